@@ -1,0 +1,563 @@
+//! The actuator: the single choke point every tool call passes.
+//!
+//! `Actuator::execute` runs, in this order: argument validation → kill switch → classification
+//! → mode gate → approval gate → audit → handler → audit. Every branch, including invalid
+//! arguments and unknown tools, leaves at least one audit record.
+//! Invariants:
+//! - Handlers (and, in later issues, adapters) are reachable only from `execute`.
+//! - An effect (`Effect::Write`) runs only after its intent record is committed with
+//!   `Durability::Full`; if that fails, the effect does not run (fail closed).
+//! - A read's output is returned only after its record is committed; if that fails, the
+//!   caller gets `audit-unavailable` instead of the data.
+//! - Output bodies never reach the audit: only their SHA-256 and length.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+pub mod request;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::audit::{self, AuditDecision, AuditLog, RecordDraft};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::digest::Digest;
+use crate::killswitch::{KillState, KillSwitch, TripOutcome};
+use crate::policy::{self, Classification, Policy, Tier};
+use crate::store::Durability;
+
+pub use request::{
+    ArgumentError, Effect, Operation, Outcome, Refusal, RefusalCode, Request, Response,
+};
+
+/// The version recorded in session records and reported to clients.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A read result larger than this is refused whole rather than cut.
+pub const MAX_RESULT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Tool names and request ids are cut to this many bytes in records.
+const MAX_NAME_BYTES: usize = 128;
+
+/// Facts about the running process that go into its session record.
+#[derive(Clone, Debug)]
+pub struct SessionFacts {
+    pub binary_sha256: Option<Digest>,
+    pub pid: u32,
+    pub command: String,
+}
+
+/// The actuator.
+pub struct Actuator {
+    audit: AuditLog,
+    policy: Policy,
+    settings: Settings,
+    kill_switch: KillSwitch,
+    clock: Arc<dyn Clock>,
+    session_id: String,
+    accepting: AtomicBool,
+    next_call: AtomicU64,
+    in_flight: Mutex<BTreeMap<u64, InFlight>>,
+}
+
+/// A call that was admitted and has not finished.
+#[derive(Clone, Debug)]
+struct InFlight {
+    tool: String,
+    request_id: Option<String>,
+    classification: Classification,
+    intent_seq: Option<u64>,
+}
+
+/// What `begin` decided for an admitted call.
+struct Admitted {
+    call: u64,
+    classification: Classification,
+    draft: RecordDraft,
+    started: Instant,
+}
+
+impl Actuator {
+    /// An actuator over `audit`, deciding with `policy` and `settings`.
+    pub fn new(
+        audit: AuditLog,
+        policy: Policy,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Actuator {
+        let session_id = crate::entropy::random_id(clock.now());
+        Actuator {
+            kill_switch: KillSwitch::new(settings.kill_switch_path.clone()),
+            audit,
+            policy,
+            settings,
+            clock,
+            session_id,
+            accepting: AtomicBool::new(true),
+            next_call: AtomicU64::new(0),
+            in_flight: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// This process's session id (in every record it writes).
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Writes this process's session record (durably). Serving must not start if it fails.
+    pub fn start_session(&self, facts: &SessionFacts) -> Result<u64, audit::AuditError> {
+        let mut draft = self.draft("praxis", AuditDecision::Session);
+        draft.tier = Some(Tier::T0);
+        draft.args = json!({
+            "praxis_version": VERSION,
+            "binary_sha256": facts.binary_sha256.map(|digest| digest.to_hex()),
+            "config_digest": self.settings.digest().to_hex(),
+            "policy_hash": self.policy.hash().to_hex(),
+            "mode": self.settings.mode.as_str(),
+            "pid": facts.pid,
+            "command": facts.command,
+        });
+        self.audit
+            .append(&draft, Durability::Full)
+            .map(|sealed| sealed.seq)
+    }
+
+    /// Records the end of this process's session.
+    pub fn end_session(&self, reason: &str) -> Result<u64, audit::AuditError> {
+        let mut draft = self.draft("praxis", AuditDecision::SessionEnd);
+        draft.tier = Some(Tier::T0);
+        draft.args = json!({
+            "reason": reason,
+            "calls": self.next_call.load(Ordering::SeqCst),
+        });
+        self.audit
+            .append(&draft, Durability::Full)
+            .map(|sealed| sealed.seq)
+    }
+
+    /// Stops admitting calls, then records every call still in flight as interrupted.
+    /// Returns how many were interrupted.
+    pub fn interrupt_in_flight(&self, reason: &str) -> usize {
+        self.accepting.store(false, Ordering::SeqCst);
+        let interrupted: Vec<InFlight> = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut *in_flight).into_values().collect()
+        };
+        for call in &interrupted {
+            let mut draft = self.draft(&call.tool, AuditDecision::Interrupted);
+            draft.request_id.clone_from(&call.request_id);
+            draft.tier = Some(call.classification.tier);
+            draft.rule_ids.clone_from(&call.classification.rule_ids);
+            draft.error = Some(audit::audit_error(
+                RefusalCode::ShuttingDown.as_str(),
+                &format!(
+                    "{reason}; intent record {}",
+                    call.intent_seq
+                        .map_or_else(|| "none (a read)".to_owned(), |seq| format!("seq {seq}"))
+                ),
+            ));
+            if let Err(error) = self.audit.append(&draft, Durability::Full) {
+                tracing::error!(%error, tool = %call.tool, "cannot record an interrupted call");
+            }
+        }
+        interrupted.len()
+    }
+
+    /// Stops admitting calls and waits up to `grace` for calls in flight to finish.
+    /// Returns whether none were left.
+    pub fn drain(&self, grace: Duration) -> bool {
+        self.accepting.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        loop {
+            let empty = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty();
+            if empty {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Runs one tool call through every gate. Never panics on hostile input; always answers.
+    pub fn execute(&self, request: Request) -> Response {
+        let started = Instant::now();
+        let classification = self.policy.classify(&request.tool);
+        let mut draft = self.draft(
+            &audit::cut(&request.tool, MAX_NAME_BYTES),
+            AuditDecision::Denied,
+        );
+        draft.request_id = request
+            .request_id
+            .as_deref()
+            .map(|id| audit::cut(id, MAX_NAME_BYTES));
+        draft.tier = Some(classification.tier);
+        draft.rule_ids.clone_from(&classification.rule_ids);
+        draft.args = audit::audit_args(&request.arguments);
+
+        // 1. Validation: the arguments must have become a typed operation.
+        let operation = match request.operation {
+            Ok(operation) => operation,
+            Err(ArgumentError::UnknownTool) => {
+                return self.refuse(
+                    draft,
+                    &classification,
+                    started,
+                    RefusalCode::UnknownTool,
+                    &format!(
+                        "there is no tool named `{}`; call tools/list for the tools praxis offers",
+                        audit::cut(&request.tool, MAX_NAME_BYTES)
+                    ),
+                );
+            }
+            Err(ArgumentError::Invalid(problem)) => {
+                return self.refuse(draft, &classification, started, RefusalCode::InvalidArguments,
+                    &format!("invalid arguments for `{}`: {problem}; fix the arguments to match the tool's inputSchema and call again", request.tool));
+            }
+        };
+
+        // 2. Kill switch.
+        if let KillState::Engaged { detail } = self.kill_switch.state() {
+            return self.refuse(draft, &classification, started, RefusalCode::KillSwitchEngaged,
+                &format!("the kill switch is engaged ({detail}); every tool call is refused until an operator runs `praxis resume` in a terminal"));
+        }
+
+        // 3. Shutdown: no new work once the server is stopping.
+        if !self.accepting.load(Ordering::SeqCst) {
+            return self.refuse(
+                draft,
+                &classification,
+                started,
+                RefusalCode::ShuttingDown,
+                "the server is shutting down; call again after it restarts",
+            );
+        }
+
+        // 4. Mode gate.
+        if let Err(refusal) = policy::admit_by_mode(self.settings.mode, classification.tier) {
+            return self.refuse(
+                draft,
+                &classification,
+                started,
+                RefusalCode::TierDenied,
+                &format!(
+                    "mode {} refuses {} actions; an operator must change the mode to allow this",
+                    refusal.mode.as_str(),
+                    refusal.tier
+                ),
+            );
+        }
+
+        // 5. Approval gate. Approvals arrive with a later issue; until then nothing at T2 or
+        //    above can run, which is the fail-closed reading of "needs an approval".
+        if classification.tier.requires_approval() {
+            return self.refuse(draft, &classification, started, RefusalCode::ApprovalRequired,
+                &format!("{} actions need a human approval, and this build cannot take approvals yet; ask the operator to do this by hand", classification.tier));
+        }
+
+        // 6–9. Admitted: audit, run, audit.
+        let admitted = self.begin(&request.tool, draft, classification, started);
+        self.run_admitted(admitted, &operation)
+    }
+
+    fn begin(
+        &self,
+        tool: &str,
+        draft: RecordDraft,
+        classification: Classification,
+        started: Instant,
+    ) -> Admitted {
+        let call = self.next_call.fetch_add(1, Ordering::SeqCst);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                call,
+                InFlight {
+                    tool: audit::cut(tool, MAX_NAME_BYTES),
+                    request_id: draft.request_id.clone(),
+                    classification: classification.clone(),
+                    intent_seq: None,
+                },
+            );
+        Admitted {
+            call,
+            classification,
+            draft,
+            started,
+        }
+    }
+
+    fn finish(&self, call: u64) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&call);
+    }
+
+    fn run_admitted(&self, admitted: Admitted, operation: &Operation) -> Response {
+        let Admitted {
+            call,
+            classification,
+            mut draft,
+            started,
+        } = admitted;
+        let effect = operation.effect();
+        if effect == Effect::Write {
+            draft.decision = AuditDecision::Intent;
+            draft.ts = self.clock.now();
+            match self.audit.append(&draft, Durability::Full) {
+                Ok(sealed) => {
+                    if let Some(entry) = self
+                        .in_flight
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_mut(&call)
+                    {
+                        entry.intent_seq = Some(sealed.seq);
+                    }
+                }
+                Err(error) => {
+                    self.finish(call);
+                    tracing::error!(%error, "intent record not durable; the action does not run");
+                    return Response {
+                        outcome: Outcome::Refused(Refusal {
+                            code: RefusalCode::AuditUnavailable,
+                            message: "the audit record for this action could not be made durable, so the action did not run; ask the operator to check `praxis doctor`".into(),
+                            tier: classification.tier,
+                            rule_ids: classification.rule_ids,
+                        }),
+                        audit_seq: None,
+                    };
+                }
+            }
+        }
+
+        let result = self.handle(operation);
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        draft.ts = self.clock.now();
+        draft.duration_ms = Some(duration_ms);
+        draft.decision = match effect {
+            Effect::Read => AuditDecision::Allowed,
+            Effect::Write => AuditDecision::Outcome,
+        };
+        let outcome = Self::outcome_of(result, effect, &classification, &mut draft);
+        let durability = match effect {
+            Effect::Read => Durability::Normal,
+            Effect::Write => Durability::Full,
+        };
+        let written = self.audit.append(&draft, durability);
+        self.finish(call);
+        match (written, effect) {
+            (Ok(sealed), _) => Response {
+                outcome,
+                audit_seq: Some(sealed.seq),
+            },
+            (Err(error), Effect::Read) => {
+                tracing::error!(%error, "read not recorded; its output is withheld");
+                Response {
+                    outcome: Outcome::Refused(Refusal {
+                        code: RefusalCode::AuditUnavailable,
+                        message: "the audit record for this read could not be written, so its output is withheld; ask the operator to check `praxis doctor`".into(),
+                        tier: classification.tier,
+                        rule_ids: classification.rule_ids,
+                    }),
+                    audit_seq: None,
+                }
+            }
+            (Err(error), Effect::Write) => {
+                // The effect already happened; say so rather than pretend it did not.
+                tracing::error!(%error, "an action ran but its outcome record could not be written");
+                Response {
+                    outcome,
+                    audit_seq: None,
+                }
+            }
+        }
+    }
+
+    /// Turns a handler's result into the caller's outcome and completes the final record.
+    fn outcome_of(
+        result: Result<Value, String>,
+        effect: Effect,
+        classification: &Classification,
+        draft: &mut RecordDraft,
+    ) -> Outcome {
+        match result {
+            Ok(value) => {
+                let body = value.to_string();
+                draft.output_sha256 = Some(Digest::of(body.as_bytes()));
+                draft.output_len = Some(u64::try_from(body.len()).unwrap_or(u64::MAX));
+                if body.len() > MAX_RESULT_BYTES {
+                    let message = format!(
+                        "the result is {} bytes, over the {MAX_RESULT_BYTES}-byte limit; narrow the query (the call was audited; nothing was returned truncated)",
+                        body.len()
+                    );
+                    draft.error = Some(audit::audit_error(
+                        RefusalCode::ResultTooLarge.as_str(),
+                        &message,
+                    ));
+                    Outcome::Refused(Refusal {
+                        code: RefusalCode::ResultTooLarge,
+                        message,
+                        tier: classification.tier,
+                        rule_ids: classification.rule_ids.clone(),
+                    })
+                } else {
+                    Outcome::Completed { value, body }
+                }
+            }
+            Err(message) => {
+                if effect == Effect::Read {
+                    draft.decision = AuditDecision::Error;
+                }
+                draft.output_sha256 = Some(Digest::of(b""));
+                draft.output_len = Some(0);
+                draft.error = Some(audit::audit_error(
+                    RefusalCode::ToolFailed.as_str(),
+                    &message,
+                ));
+                Outcome::Refused(Refusal {
+                    code: RefusalCode::ToolFailed,
+                    message: audit::redact::redact_text(&message).into_owned(),
+                    tier: classification.tier,
+                    rule_ids: classification.rule_ids.clone(),
+                })
+            }
+        }
+    }
+
+    /// The handlers. Reachable only from `run_admitted`.
+    fn handle(&self, operation: &Operation) -> Result<Value, String> {
+        match operation {
+            Operation::ServerStatus => self.server_status(),
+            Operation::AuditVerify => self.audit_verify(),
+            Operation::EmergencyStop { reason } => Ok(self.emergency_stop(reason)),
+        }
+    }
+
+    fn server_status(&self) -> Result<Value, String> {
+        let head = self
+            .audit
+            .store()
+            .audit_head_seq()
+            .map_err(|error| error.to_string())?;
+        let (engaged, detail) = match self.kill_switch.state() {
+            KillState::Clear => (false, None),
+            KillState::Engaged { detail } => (true, Some(detail)),
+        };
+        Ok(json!({
+            "version": VERSION,
+            "session_id": self.session_id,
+            "mode": self.settings.mode.as_str(),
+            "policy_hash": self.policy.hash().to_hex(),
+            "kill_switch": {"engaged": engaged, "detail": detail},
+            "audit_head_seq": head,
+        }))
+    }
+
+    fn audit_verify(&self) -> Result<Value, String> {
+        let verdict = self.audit.verify().map_err(|error| error.to_string())?;
+        Ok(match verdict {
+            Ok(head) => json!({
+                "ok": true,
+                "count": head.count,
+                "head_hash": head.entry_hash.to_hex(),
+                "first_break": null,
+            }),
+            Err(chain_break) => json!({
+                "ok": false,
+                "count": chain_break.seq,
+                "head_hash": null,
+                "first_break": {
+                    "seq": chain_break.seq,
+                    "reason": chain_break.kind.as_str(),
+                    "detail": chain_break.detail,
+                },
+            }),
+        })
+    }
+
+    fn emergency_stop(&self, reason: &str) -> Value {
+        let reason = audit::redact::redact_text(reason);
+        match self.kill_switch.trip(self.clock.now(), &reason) {
+            TripOutcome::Durable => json!({
+                "stopped": true,
+                "durable": true,
+                "reason": reason,
+                "message": "the kill switch is engaged; every tool call is now refused until an operator runs `praxis resume`",
+            }),
+            TripOutcome::InMemoryOnly { error } => json!({
+                "stopped": true,
+                "durable": false,
+                "reason": reason,
+                "message": format!("the kill switch holds in this process only: the sentinel could not be written ({error}); tell the operator"),
+            }),
+        }
+    }
+
+    fn refuse(
+        &self,
+        mut draft: RecordDraft,
+        classification: &Classification,
+        started: Instant,
+        code: RefusalCode,
+        message: &str,
+    ) -> Response {
+        let message = audit::redact::redact_text(message).into_owned();
+        draft.decision = AuditDecision::Denied;
+        draft.ts = self.clock.now();
+        draft.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        draft.output_sha256 = Some(Digest::of(b""));
+        draft.output_len = Some(0);
+        draft.error = Some(audit::audit_error(code.as_str(), &message));
+        let audit_seq = match self.audit.append(&draft, Durability::Normal) {
+            Ok(sealed) => Some(sealed.seq),
+            Err(error) => {
+                tracing::error!(%error, code = code.as_str(), "a refusal could not be recorded");
+                None
+            }
+        };
+        Response {
+            outcome: Outcome::Refused(Refusal {
+                code,
+                message,
+                tier: classification.tier,
+                rule_ids: classification.rule_ids.clone(),
+            }),
+            audit_seq,
+        }
+    }
+
+    fn draft(&self, tool: &str, decision: AuditDecision) -> RecordDraft {
+        let mut draft = RecordDraft::new(self.clock.now(), &self.session_id, tool, decision);
+        draft.policy_hash = Some(self.policy.hash());
+        draft
+    }
+}

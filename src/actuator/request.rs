@@ -1,0 +1,119 @@
+//! What the actuator is asked to do, and what it answers.
+//!
+//! `Request` carries the raw arguments (for the audit record, after redaction) and the parsed
+//! `Operation` or the reason parsing failed; the actuator refuses and audits a failed parse
+//! exactly like any other refusal.
+
+use serde_json::Value;
+
+use crate::policy::Tier;
+
+/// One tool call.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The JSON-RPC id, as text.
+    pub request_id: Option<String>,
+    /// The tool name as the client sent it.
+    pub tool: String,
+    /// The arguments as the client sent them.
+    pub arguments: Value,
+    /// The typed operation, or why the arguments did not make one.
+    pub operation: Result<Operation, ArgumentError>,
+}
+
+/// A typed, validated operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Report the server's mode, policy and kill-switch state.
+    ServerStatus,
+    /// Verify the audit chain.
+    AuditVerify,
+    /// Trip the kill switch.
+    EmergencyStop { reason: String },
+}
+
+/// Whether an operation changes anything.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Effect {
+    /// Reads only: one record, written after it ran, carrying the output hash.
+    Read,
+    /// Changes state: a durable intent record before it runs and an outcome record after.
+    Write,
+}
+
+impl Operation {
+    /// What the operation does to the world.
+    pub fn effect(&self) -> Effect {
+        match self {
+            Operation::ServerStatus | Operation::AuditVerify => Effect::Read,
+            Operation::EmergencyStop { .. } => Effect::Write,
+        }
+    }
+}
+
+/// Why a call's arguments did not become an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgumentError {
+    /// No tool has this name.
+    UnknownTool,
+    /// The arguments do not fit the tool's schema.
+    Invalid(String),
+}
+
+/// The stable codes of refusals and failures; clients may match on them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RefusalCode {
+    InvalidArguments,
+    UnknownTool,
+    KillSwitchEngaged,
+    TierDenied,
+    ApprovalRequired,
+    AuditUnavailable,
+    ResultTooLarge,
+    ToolFailed,
+    ShuttingDown,
+}
+
+impl RefusalCode {
+    /// The kebab-case code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::InvalidArguments => "invalid-arguments",
+            RefusalCode::UnknownTool => "unknown-tool",
+            RefusalCode::KillSwitchEngaged => "kill-switch-engaged",
+            RefusalCode::TierDenied => "tier-denied",
+            RefusalCode::ApprovalRequired => "approval-required",
+            RefusalCode::AuditUnavailable => "audit-unavailable",
+            RefusalCode::ResultTooLarge => "result-too-large",
+            RefusalCode::ToolFailed => "tool-failed",
+            RefusalCode::ShuttingDown => "shutting-down",
+        }
+    }
+}
+
+/// A refusal or failure as the client sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: RefusalCode,
+    /// What happened and what to do next; never contains a secret.
+    pub message: String,
+    pub tier: Tier,
+    pub rule_ids: Vec<String>,
+}
+
+/// How a call ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The tool ran; `body` is `value` serialised, exactly the bytes hashed into the audit.
+    Completed { value: Value, body: String },
+    /// Nothing ran (or the handler failed); see the code.
+    Refused(Refusal),
+}
+
+/// The actuator's answer to one call.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub outcome: Outcome,
+    /// The sequence number of the call's final audit record, if it could be written.
+    pub audit_seq: Option<u64>,
+}

@@ -1,0 +1,691 @@
+//! The command line: clap definitions and the commands they run.
+//!
+//! Exit codes: 0 ok; 1 a check failed or the command could not do its job (a broken chain,
+//! a problem found by `doctor`, an unreadable database); 2 usage or configuration errors.
+//! Every failure is one line on stderr, `praxis: <what> ...`, never a panic or a backtrace.
+//! Outside `serve`, stdout carries the command's report; in `serve` it carries only JSON-RPC.
+
+use std::fs::{self, DirBuilder};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::ops::ControlFlow;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::actuator::{Actuator, SessionFacts};
+use crate::audit::chain::{self, StoredRow};
+use crate::audit::{AuditDecision, AuditLog, RecordDraft};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Settings, Sources};
+use crate::digest::{Digest, Hasher};
+use crate::killswitch::{KillState, KillSwitch, TripOutcome};
+use crate::policy::{Policy, Tier};
+use crate::store::{Durability, OpenMode, Store};
+use crate::transport;
+
+/// praxis: let an AI assistant operate a fleet of servers through one tiered, audited actuator.
+///
+/// An MCP client spawns `praxis serve`; every tool call is classified, gated and recorded in a
+/// hash-chained audit trail before anything touches a host. Operators use the other commands.
+#[derive(Parser, Debug)]
+#[command(name = "praxis", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (TOML). Default: `$PRAXIS_CONFIG`, else `$XDG_CONFIG_HOME/praxis/praxis.toml`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory. Default: `$PRAXIS_STATE_DIR`, else `state_dir` in the config, else
+    /// `$XDG_STATE_HOME/praxis`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve MCP over stdio (what an MCP client spawns). stdout carries only JSON-RPC;
+    /// diagnostics go to stderr (filter with `PRAXIS_LOG` or `RUST_LOG`). Exits 0 when stdin closes
+    /// or on SIGTERM, after recording calls in flight as interrupted.
+    Serve,
+    /// Create the state directory (mode 0700) and the state database (mode 0600).
+    Init,
+    /// Check the configuration, permissions, database, audit chain and kill switch.
+    /// Exits 1 if any problem is found.
+    Doctor,
+    /// Trip the kill switch: every tool call is refused until `praxis resume`.
+    Kill {
+        /// Why the fleet must stop (recorded in the sentinel and the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Clear the kill switch. Refuses unless run from a terminal (an operator, not a script).
+    Resume {
+        /// Why it is safe to resume (recorded in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Verify, show or export the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `praxis audit ...`.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify the hash chain. Exits 0 if intact, 1 naming the first broken seq and why
+    /// (edited, removed, reordered, bad-link, malformed). Opens the database read-only.
+    Verify {
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show recent records, oldest first.
+    Show(ShowArgs),
+    /// Export the trail for a SIEM or an outside verifier: one canonical record a line, each
+    /// with its `entry_hash` (SHA-256 of the line's other fields in canonical JSON).
+    Export {
+        /// The output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file (mode 0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `praxis audit show` options.
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// How many of the newest records to show.
+    #[arg(long, default_value_t = 20)]
+    pub tail: u64,
+    /// Print each record as its canonical JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export formats.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// A command failure: an exit code and a one-line message.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Failure {
+    fn from(error: crate::store::StoreError) -> Failure {
+        Failure::failed(error.to_string())
+    }
+}
+
+impl From<crate::audit::AuditError> for Failure {
+    fn from(error: crate::audit::AuditError) -> Failure {
+        Failure::failed(error.to_string())
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Failure {
+        Failure::failed(error.to_string())
+    }
+}
+
+/// Sends tracing output to stderr; the filter comes from `PRAXIS_LOG`, else `RUST_LOG`.
+pub fn init_tracing(cli: &Cli) {
+    let default = match cli.command {
+        Command::Serve => "info",
+        Command::Init
+        | Command::Doctor
+        | Command::Kill { .. }
+        | Command::Resume { .. }
+        | Command::Audit(_) => "warn",
+    };
+    let requested = std::env::var("PRAXIS_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&requested)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    drop(
+        tracing_subscriber::fmt()
+            .with_writer(io::stderr)
+            .with_env_filter(filter)
+            .with_ansi(io::stderr().is_terminal())
+            .try_init(),
+    );
+}
+
+/// Runs a parsed command line and picks the exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            let message = failure.message.replace('\n', " ");
+            drop(writeln!(io::stderr(), "praxis: {message}"));
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    let sources = Sources::from_process(cli.config, cli.state_dir);
+    let settings =
+        Settings::resolve(&sources).map_err(|error| Failure::usage(error.to_string()))?;
+    match cli.command {
+        Command::Serve => serve(settings),
+        Command::Init => init(&settings),
+        Command::Doctor => doctor(&settings),
+        Command::Kill { reason } => kill(&settings, &reason),
+        Command::Resume { reason } => resume(&settings, reason.as_deref()),
+        Command::Audit(AuditCommand::Verify { json }) => audit_verify(&settings, json),
+        Command::Audit(AuditCommand::Show(arguments)) => audit_show(&settings, &arguments),
+        Command::Audit(AuditCommand::Export { format, output }) => {
+            audit_export(&settings, format, output.as_deref())
+        }
+    }
+}
+
+fn load_policy(settings: &Settings) -> Result<Policy, Failure> {
+    settings
+        .load_policy()
+        .map_err(|error| Failure::usage(error.to_string()))
+}
+
+fn serve(settings: Settings) -> Result<u8, Failure> {
+    let policy = load_policy(&settings)?;
+    let store = Store::open(&settings.database, OpenMode::MustExist)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+    let actuator = Arc::new(Actuator::new(
+        AuditLog::new(Arc::new(store)),
+        policy,
+        settings,
+        clock,
+    ));
+    let facts = SessionFacts {
+        binary_sha256: running_binary_digest(),
+        pid: std::process::id(),
+        command: "serve".into(),
+    };
+    let session_seq = actuator.start_session(&facts).map_err(|error| {
+        Failure::failed(format!("refusing to serve without an audit trail: {error}"))
+    })?;
+    tracing::info!(
+        session = actuator.session_id(),
+        session_seq,
+        mode = actuator.settings().mode.as_str(),
+        "praxis serving MCP on stdio"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let counters = Arc::new(transport::GuardCounters::default());
+    let stop = runtime.block_on(transport::serve(
+        actuator,
+        tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin()),
+        tokio::io::stdout(),
+        counters,
+    ))?;
+    tracing::info!(reason = stop.as_str(), "praxis stopped");
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(0)
+}
+
+/// SHA-256 of the running executable, for the session record.
+fn running_binary_digest() -> Option<Digest> {
+    let path = std::env::current_exe().ok()?;
+    let mut file = fs::File::open(path).ok()?;
+    let mut hasher = Hasher::default();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer).ok()?;
+        if read == 0 {
+            return Some(hasher.finish());
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
+fn current_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn operator_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| {
+            current_uid().map_or_else(|| "unknown".into(), |uid| format!("uid {uid}"))
+        })
+}
+
+/// Appends an operator record for a command-line action.
+fn record_operator_action(
+    store: Store,
+    settings: &Settings,
+    policy: &Policy,
+    tool: &str,
+    arguments: &Value,
+    error: Option<String>,
+) -> Result<u64, Failure> {
+    let clock = SystemClock::default();
+    let session_id = crate::entropy::random_id(clock.now());
+    let mut draft = RecordDraft::new(clock.now(), &session_id, tool, AuditDecision::Operator);
+    draft.tier = Some(Tier::T0);
+    draft.policy_hash = Some(policy.hash());
+    draft.target = Some(settings.state_dir.display().to_string());
+    draft.args = crate::audit::audit_args(arguments);
+    draft.error = error;
+    let log = AuditLog::new(Arc::new(store));
+    Ok(log.append(&draft, Durability::Full)?.seq)
+}
+
+fn init(settings: &Settings) -> Result<u8, Failure> {
+    let policy = load_policy(settings)?;
+    let directory = &settings.state_dir;
+    if directory.exists() {
+        let metadata = fs::metadata(directory)?;
+        if !metadata.is_dir() {
+            return Err(Failure::failed(format!(
+                "{} exists and is not a directory",
+                directory.display()
+            )));
+        }
+        if metadata.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(directory, fs::Permissions::from_mode(0o700)).map_err(|error| {
+                Failure::failed(format!(
+                    "cannot set mode 0700 on {}: {error}",
+                    directory.display()
+                ))
+            })?;
+        }
+    } else {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(directory)
+            .map_err(|error| {
+                Failure::failed(format!(
+                    "cannot create the state directory {}: {error}",
+                    directory.display()
+                ))
+            })?;
+    }
+    let created = !settings.database.exists();
+    let store = Store::open(&settings.database, OpenMode::CreateIfMissing)?;
+    let seq = record_operator_action(
+        store,
+        settings,
+        &policy,
+        "cli.init",
+        &json!({"operator": operator_name(), "created_database": created}),
+        None,
+    )?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "praxis state directory: {} (mode 0700)",
+        directory.display()
+    )?;
+    writeln!(
+        out,
+        "state database: {} (mode 0600, {})",
+        settings.database.display(),
+        if created {
+            "created"
+        } else {
+            "already present"
+        }
+    )?;
+    writeln!(
+        out,
+        "kill switch sentinel: {}",
+        settings.kill_switch_path.display()
+    )?;
+    writeln!(out, "policy hash: {}", policy.hash())?;
+    writeln!(out, "audit record: seq {seq}")?;
+    writeln!(
+        out,
+        "next: point your MCP client at `praxis serve` (see README), then `praxis doctor`"
+    )?;
+    Ok(0)
+}
+
+fn kill(settings: &Settings, reason: &str) -> Result<u8, Failure> {
+    if reason.trim().is_empty() {
+        return Err(Failure::usage("--reason must not be empty"));
+    }
+    let policy = load_policy(settings)?;
+    let switch = KillSwitch::new(settings.kill_switch_path.clone());
+    let clock = SystemClock::default();
+    let redacted = crate::audit::redact::redact_text(reason).into_owned();
+    let outcome = switch.trip(clock.now(), &redacted);
+    let error = match &outcome {
+        TripOutcome::Durable => None,
+        TripOutcome::InMemoryOnly { error } => Some(format!("sentinel-unwritable: {error}")),
+    };
+    let store = Store::open(&settings.database, OpenMode::MustExist)?;
+    let seq = record_operator_action(
+        store,
+        settings,
+        &policy,
+        "cli.kill",
+        &json!({"operator": operator_name(), "reason": reason}),
+        error.clone(),
+    )?;
+    if let Some(error) = error {
+        return Err(Failure::failed(format!(
+            "the kill switch could not be written to {} ({error}); nothing was stopped",
+            settings.kill_switch_path.display()
+        )));
+    }
+    writeln!(
+        io::stdout().lock(),
+        "kill switch engaged ({}); every tool call is refused until `praxis resume`; audit seq {seq}",
+        settings.kill_switch_path.display()
+    )?;
+    Ok(0)
+}
+
+fn resume(settings: &Settings, reason: Option<&str>) -> Result<u8, Failure> {
+    if !io::stdin().is_terminal() {
+        return Err(Failure::failed(
+            "praxis resume must be run by an operator in a terminal (stdin is not a terminal); nothing was changed",
+        ));
+    }
+    let policy = load_policy(settings)?;
+    let switch = KillSwitch::new(settings.kill_switch_path.clone());
+    let previous = switch.state();
+    let KillState::Engaged { detail } = previous else {
+        writeln!(
+            io::stdout().lock(),
+            "the kill switch is not engaged; nothing to do"
+        )?;
+        return Ok(0);
+    };
+    let store = Store::open(&settings.database, OpenMode::MustExist)?;
+    switch.clear().map_err(|error| {
+        Failure::failed(format!(
+            "cannot remove the sentinel {}: {error}",
+            settings.kill_switch_path.display()
+        ))
+    })?;
+    let seq = record_operator_action(
+        store,
+        settings,
+        &policy,
+        "cli.resume",
+        &json!({"operator": operator_name(), "reason": reason, "was": detail}),
+        None,
+    )?;
+    writeln!(
+        io::stdout().lock(),
+        "kill switch cleared (was: {detail}); audit seq {seq}"
+    )?;
+    Ok(0)
+}
+
+fn audit_verify(settings: &Settings, as_json: bool) -> Result<u8, Failure> {
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let verdict = AuditLog::new(Arc::new(store)).verify()?;
+    let mut out = io::stdout().lock();
+    match verdict {
+        Ok(head) => {
+            if as_json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"ok": true, "count": head.count, "head_hash": head.entry_hash.to_hex(), "first_break": null})
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "audit chain ok: {} records verified, head {}",
+                    head.count, head.entry_hash
+                )?;
+            }
+            Ok(0)
+        }
+        Err(chain_break) => {
+            if as_json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"ok": false, "count": chain_break.seq, "head_hash": null, "first_break": {"seq": chain_break.seq, "reason": chain_break.kind.as_str(), "detail": chain_break.detail}})
+                )?;
+            } else {
+                writeln!(out, "{chain_break}")?;
+            }
+            Ok(1)
+        }
+    }
+}
+
+fn audit_show(settings: &Settings, arguments: &ShowArgs) -> Result<u8, Failure> {
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let rows = store.audit_tail(arguments.tail)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    for row in &rows {
+        if arguments.json {
+            writeln!(out, "{}", export_or_raw(row))?;
+            continue;
+        }
+        let body: Value = serde_json::from_str(&row.body).unwrap_or(Value::Null);
+        let field = |name: &str| {
+            body.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_owned()
+        };
+        writeln!(
+            out,
+            "{:>6}  {}  {:<11}  {:<3}  {:<16}  {}",
+            row.seq,
+            field("ts"),
+            field("decision"),
+            field("tier"),
+            field("tool"),
+            body.get("error").and_then(Value::as_str).unwrap_or("")
+        )?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn export_or_raw(row: &StoredRow) -> String {
+    chain::export_line(row).unwrap_or_else(|_| {
+        json!({"seq": row.seq, "entry_hash": row.entry_hash, "unparsable_body": row.body})
+            .to_string()
+    })
+}
+
+fn audit_export(
+    settings: &Settings,
+    format: ExportFormat,
+    output: Option<&Path>,
+) -> Result<u8, Failure> {
+    let ExportFormat::Jsonl = format;
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let sink: Box<dyn Write> = match output {
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            Box::new(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|error| {
+                        Failure::failed(format!("cannot write {}: {error}", path.display()))
+                    })?,
+            )
+        }
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let mut failure = None;
+    store.for_each_audit_row(0, |row| match writeln!(out, "{}", export_or_raw(&row)) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(error) => {
+            failure = Some(error);
+            ControlFlow::Break(())
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(error.into());
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// True when neither group nor others have any permission bit.
+#[expect(
+    clippy::verbose_bit_mask,
+    reason = "a permission mask reads better than trailing_zeros"
+)]
+fn is_private(mode: u32) -> bool {
+    mode & 0o077 == 0
+}
+
+fn doctor(settings: &Settings) -> Result<u8, Failure> {
+    let mut out = io::stdout().lock();
+    let mut problems = 0u32;
+    let mut report = |ok: bool, what: &str, detail: String| -> io::Result<()> {
+        if !ok {
+            problems += 1;
+        }
+        writeln!(
+            out,
+            "{} {what}: {detail}",
+            if ok { "ok     " } else { "PROBLEM" }
+        )
+    };
+    report(
+        true,
+        "config",
+        settings.config_file.as_ref().map_or_else(
+            || "no config file; defaults and PRAXIS_* variables".into(),
+            |path| path.display().to_string(),
+        ),
+    )?;
+    match settings.load_policy() {
+        Ok(policy) => report(true, "policy", format!("hash {}", policy.hash()))?,
+        Err(error) => report(false, "policy", error.to_string())?,
+    }
+    let uid = current_uid();
+    match fs::metadata(&settings.state_dir) {
+        Ok(metadata) if metadata.is_dir() => {
+            let mode = metadata.permissions().mode() & 0o777;
+            let owned = uid.is_none_or(|uid| metadata.uid() == uid);
+            report(
+                is_private(mode) && owned,
+                "state directory",
+                format!(
+                    "{} mode {mode:04o}{}",
+                    settings.state_dir.display(),
+                    if owned { "" } else { ", owned by another user" }
+                ),
+            )?;
+        }
+        Ok(_) => report(
+            false,
+            "state directory",
+            format!("{} is not a directory", settings.state_dir.display()),
+        )?,
+        Err(error) => report(
+            false,
+            "state directory",
+            format!(
+                "{}: {error}; run `praxis init`",
+                settings.state_dir.display()
+            ),
+        )?,
+    }
+    match fs::metadata(&settings.database) {
+        Ok(metadata) => {
+            let mode = metadata.permissions().mode() & 0o777;
+            report(
+                is_private(mode),
+                "database permissions",
+                format!("{} mode {mode:04o}", settings.database.display()),
+            )?;
+            match Store::open(&settings.database, OpenMode::ReadOnly) {
+                Ok(store) => {
+                    match store.integrity_check() {
+                        Ok(None) => report(true, "database integrity", "quick_check ok".into())?,
+                        Ok(Some(problem)) => report(false, "database integrity", problem)?,
+                        Err(error) => report(false, "database integrity", error.to_string())?,
+                    }
+                    match AuditLog::new(Arc::new(store)).verify() {
+                        Ok(Ok(head)) => report(
+                            true,
+                            "audit chain",
+                            format!("{} records verified", head.count),
+                        )?,
+                        Ok(Err(chain_break)) => {
+                            report(false, "audit chain", chain_break.to_string())?
+                        }
+                        Err(error) => report(false, "audit chain", error.to_string())?,
+                    }
+                }
+                Err(error) => report(false, "database", error.to_string())?,
+            }
+        }
+        Err(error) => report(
+            false,
+            "database",
+            format!(
+                "{}: {error}; run `praxis init`",
+                settings.database.display()
+            ),
+        )?,
+    }
+    match KillSwitch::new(settings.kill_switch_path.clone()).state() {
+        KillState::Clear => report(true, "kill switch", "clear".into())?,
+        KillState::Engaged { detail } => report(
+            true,
+            "kill switch",
+            format!("ENGAGED ({detail}); tool calls are refused until `praxis resume`"),
+        )?,
+    }
+    report(true, "mode", settings.mode.as_str().into())?;
+    report(
+        true,
+        "adapters",
+        "none yet (ssh, ansible, talosctl, redfish arrive with later issues)".into(),
+    )?;
+    if problems == 0 {
+        writeln!(out, "doctor: no problems found")?;
+        Ok(0)
+    } else {
+        writeln!(out, "doctor: {problems} problem(s) found")?;
+        Ok(1)
+    }
+}

@@ -1,0 +1,419 @@
+//! Configuration: one TOML file plus `PRAXIS_*` overrides, resolved into `Settings`.
+//!
+//! Precedence, highest first: command-line flag, `PRAXIS_*` variable, config file, default.
+//! The file is `--config`, else `PRAXIS_CONFIG`, else `$XDG_CONFIG_HOME/praxis/praxis.toml`
+//! (only that last one may be absent).
+//! Invariants: unknown keys in the file and unknown `PRAXIS_*` variables are errors (a typo
+//! never silently falls back to a default); every path is absolute; errors are one line.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::audit::canonical;
+use crate::digest::Digest;
+use crate::policy::{Mode, Policy, UnknownDefault};
+
+/// Variables that are not configuration keys but are read by praxis.
+const NON_KEY_VARIABLES: &[&str] = &["PRAXIS_CONFIG", "PRAXIS_LOG"];
+
+/// Default cap on one JSON-RPC message (one stdio line).
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A configuration problem; the message is one line and says what to change.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn new(message: impl Into<String>) -> ConfigError {
+        ConfigError(message.into())
+    }
+}
+
+/// Everything the settings are resolved from.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `--config`.
+    pub config_flag: Option<PathBuf>,
+    /// `--state-dir`.
+    pub state_dir_flag: Option<PathBuf>,
+    /// The process environment (only `PRAXIS_*`, `XDG_*` and `HOME` are read).
+    pub environment: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// Sources from the real process environment.
+    pub fn from_process(config_flag: Option<PathBuf>, state_dir_flag: Option<PathBuf>) -> Sources {
+        Sources {
+            config_flag,
+            state_dir_flag,
+            environment: std::env::vars_os()
+                .filter_map(|(key, value)| {
+                    Some((key.into_string().ok()?, value.into_string().ok()?))
+                })
+                .filter(|(key, _)| {
+                    key.starts_with("PRAXIS_") || key.starts_with("XDG_") || key == "HOME"
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The file's keys; each has a `PRAXIS_<KEY>` override.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    state_dir: Option<PathBuf>,
+    mode: Option<String>,
+    unknown_default: Option<String>,
+    kill_switch_path: Option<PathBuf>,
+    approval_ttl_seconds: Option<u64>,
+    max_actions: Option<u64>,
+    policy_dir: Option<PathBuf>,
+    max_message_bytes: Option<u64>,
+}
+
+const KEYS: &[&str] = &[
+    "state_dir",
+    "mode",
+    "unknown_default",
+    "kill_switch_path",
+    "approval_ttl_seconds",
+    "max_actions",
+    "policy_dir",
+    "max_message_bytes",
+];
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where the config file was read from, if one was.
+    pub config_file: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub database: PathBuf,
+    pub mode: Mode,
+    pub unknown_default: UnknownDefault,
+    pub kill_switch_path: PathBuf,
+    pub approval_ttl_seconds: u64,
+    pub max_actions: Option<u64>,
+    pub policy_dir: Option<PathBuf>,
+    pub max_message_bytes: u64,
+}
+
+impl Settings {
+    /// Resolves settings from `sources`.
+    pub fn resolve(sources: &Sources) -> Result<Settings, ConfigError> {
+        let environment = &sources.environment;
+        for key in environment.keys().filter(|key| key.starts_with("PRAXIS_")) {
+            let known = NON_KEY_VARIABLES.contains(&key.as_str())
+                || KEYS.iter().any(|name| variable_for(name) == *key);
+            if !known {
+                return Err(ConfigError::new(format!(
+                    "unknown environment variable {key}; known keys are {}",
+                    KEYS.iter()
+                        .map(|name| variable_for(name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let (config_file, raw) = read_config_file(sources)?;
+        let text = |key: &str, file_value: Option<String>| -> Option<String> {
+            environment.get(&variable_for(key)).cloned().or(file_value)
+        };
+        let path =
+            |key: &str, file_value: Option<PathBuf>| -> Result<Option<PathBuf>, ConfigError> {
+                let value = environment
+                    .get(&variable_for(key))
+                    .map(PathBuf::from)
+                    .or(file_value);
+                value.map(|value| absolute(key, value)).transpose()
+            };
+        let number = |key: &str, file_value: Option<u64>| -> Result<Option<u64>, ConfigError> {
+            match environment.get(&variable_for(key)) {
+                Some(text) => text.trim().parse().map(Some).map_err(|_| {
+                    ConfigError::new(format!(
+                        "{}={text:?} is not a whole number",
+                        variable_for(key)
+                    ))
+                }),
+                None => Ok(file_value),
+            }
+        };
+
+        let state_dir = match &sources.state_dir_flag {
+            Some(flag) => absolute("--state-dir", flag.clone())?,
+            None => match path("state_dir", raw.state_dir)? {
+                Some(directory) => directory,
+                None => default_state_dir(environment)?,
+            },
+        };
+        let mode = text("mode", raw.mode)
+            .map(|value| value.parse::<Mode>())
+            .transpose()
+            .map_err(ConfigError::new)?
+            .unwrap_or(Mode::Guarded);
+        let unknown_default = text("unknown_default", raw.unknown_default)
+            .map(|value| value.parse::<UnknownDefault>())
+            .transpose()
+            .map_err(ConfigError::new)?
+            .unwrap_or(UnknownDefault::Approval);
+        let kill_switch_path = path("kill_switch_path", raw.kill_switch_path)?
+            .unwrap_or_else(|| state_dir.join("KILL"));
+        let approval_ttl_seconds =
+            number("approval_ttl_seconds", raw.approval_ttl_seconds)?.unwrap_or(600);
+        if !(1..=86_400).contains(&approval_ttl_seconds) {
+            return Err(ConfigError::new(format!(
+                "approval_ttl_seconds = {approval_ttl_seconds} is out of range; use 1 to 86400"
+            )));
+        }
+        let max_actions = number("max_actions", raw.max_actions)?;
+        if max_actions == Some(0) {
+            return Err(ConfigError::new(
+                "max_actions = 0 would refuse every action; leave it unset for no limit",
+            ));
+        }
+        let policy_dir = path("policy_dir", raw.policy_dir)?;
+        let max_message_bytes = number("max_message_bytes", raw.max_message_bytes)?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+        if !(65_536..=268_435_456).contains(&max_message_bytes) {
+            return Err(ConfigError::new(format!(
+                "max_message_bytes = {max_message_bytes} is out of range; use 65536 to 268435456"
+            )));
+        }
+        Ok(Settings {
+            config_file,
+            database: state_dir.join("praxis.db"),
+            state_dir,
+            mode,
+            unknown_default,
+            kill_switch_path,
+            approval_ttl_seconds,
+            max_actions,
+            policy_dir,
+            max_message_bytes,
+        })
+    }
+
+    /// SHA-256 of the canonical JSON of the effective settings; recorded in session records.
+    pub fn digest(&self) -> Digest {
+        Digest::of(canonical::to_canonical_string(&self.to_json()).as_bytes())
+    }
+
+    /// The effective settings as JSON (for `doctor`, the session record and the digest).
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "state_dir": self.state_dir.display().to_string(),
+            "database": self.database.display().to_string(),
+            "mode": self.mode.as_str(),
+            "unknown_default": self.unknown_default.as_str(),
+            "kill_switch_path": self.kill_switch_path.display().to_string(),
+            "approval_ttl_seconds": self.approval_ttl_seconds,
+            "max_actions": self.max_actions,
+            "policy_dir": self.policy_dir.as_ref().map(|path| path.display().to_string()),
+            "max_message_bytes": self.max_message_bytes,
+        })
+    }
+
+    /// Loads the policy in force: the operator's `policy_dir` if set, else the embedded default.
+    pub fn load_policy(&self) -> Result<Policy, ConfigError> {
+        let Some(directory) = &self.policy_dir else {
+            return Policy::default_policy().map_err(|diagnostics| {
+                ConfigError::new(format!(
+                    "the embedded policy is invalid: {}",
+                    join(&diagnostics)
+                ))
+            });
+        };
+        let entries = fs::read_dir(directory).map_err(|error| {
+            ConfigError::new(format!(
+                "cannot read policy_dir {}: {error}",
+                directory.display()
+            ))
+        })?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|error| {
+                ConfigError::new(format!(
+                    "cannot read policy_dir {}: {error}",
+                    directory.display()
+                ))
+            })?;
+            let path = entry.path();
+            if path
+                .extension()
+                .is_some_and(|extension| extension == "toml")
+            {
+                let text = fs::read_to_string(&path).map_err(|error| {
+                    ConfigError::new(format!(
+                        "cannot read policy file {}: {error}",
+                        path.display()
+                    ))
+                })?;
+                files.push((entry.file_name().to_string_lossy().into_owned(), text));
+            }
+        }
+        Policy::compile(&files).map_err(|diagnostics| {
+            ConfigError::new(format!(
+                "policy in {} is invalid: {}",
+                directory.display(),
+                join(&diagnostics)
+            ))
+        })
+    }
+}
+
+fn join(diagnostics: &[crate::policy::PolicyDiagnostic]) -> String {
+    let mut text = String::new();
+    for (index, diagnostic) in diagnostics.iter().enumerate() {
+        if index > 0 {
+            text.push_str("; ");
+        }
+        write!(text, "{diagnostic}").unwrap_or_default();
+    }
+    text
+}
+
+fn variable_for(key: &str) -> String {
+    format!("PRAXIS_{}", key.to_ascii_uppercase())
+}
+
+fn absolute(key: &str, path: PathBuf) -> Result<PathBuf, ConfigError> {
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(ConfigError::new(format!(
+            "{key} must be an absolute path, not {}",
+            path.display()
+        )))
+    }
+}
+
+fn default_state_dir(environment: &BTreeMap<String, String>) -> Result<PathBuf, ConfigError> {
+    if let Some(state_home) = environment
+        .get("XDG_STATE_HOME")
+        .filter(|value| !value.is_empty())
+    {
+        return absolute("XDG_STATE_HOME", PathBuf::from(state_home))
+            .map(|path| path.join("praxis"));
+    }
+    match environment.get("HOME").filter(|value| !value.is_empty()) {
+        Some(home) => absolute("HOME", PathBuf::from(home))
+            .map(|home| home.join(".local").join("state").join("praxis")),
+        None => Err(ConfigError::new(
+            "no state directory: set PRAXIS_STATE_DIR or state_dir in the config file",
+        )),
+    }
+}
+
+fn read_config_file(sources: &Sources) -> Result<(Option<PathBuf>, RawConfig), ConfigError> {
+    let explicit = sources
+        .config_flag
+        .clone()
+        .or_else(|| sources.environment.get("PRAXIS_CONFIG").map(PathBuf::from));
+    let (path, required) = if let Some(path) = explicit {
+        (absolute("the config path", path)?, true)
+    } else {
+        let config_home = sources
+            .environment
+            .get("XDG_CONFIG_HOME")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                sources
+                    .environment
+                    .get("HOME")
+                    .map(|home| Path::new(home).join(".config"))
+            });
+        match config_home {
+            Some(home) if home.is_absolute() => (home.join("praxis").join("praxis.toml"), false),
+            _ => return Ok((None, RawConfig::default())),
+        }
+    };
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((None, RawConfig::default()));
+        }
+        Err(error) => {
+            return Err(ConfigError::new(format!(
+                "cannot read config file {}: {error}",
+                path.display()
+            )));
+        }
+    };
+    let raw: RawConfig = toml::from_str(&text).map_err(|error| {
+        ConfigError::new(format!(
+            "config file {} is invalid: {}",
+            path.display(),
+            error.message().replace('\n', " ")
+        ))
+    })?;
+    Ok((Some(path), raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(pairs: &[(&str, &str)]) -> Sources {
+        Sources {
+            environment: pairs
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+            ..Sources::default()
+        }
+    }
+
+    #[test]
+    fn defaults_derive_from_the_state_dir() {
+        let settings = Settings::resolve(&sources(&[("PRAXIS_STATE_DIR", "/srv/praxis")])).unwrap();
+        assert_eq!(settings.database, Path::new("/srv/praxis/praxis.db"));
+        assert_eq!(settings.kill_switch_path, Path::new("/srv/praxis/KILL"));
+        assert_eq!(settings.mode, Mode::Guarded);
+        assert_eq!(settings.approval_ttl_seconds, 600);
+    }
+
+    #[test]
+    fn unknown_variables_and_bad_values_are_refused() {
+        for (pairs, needle) in [
+            (
+                vec![("PRAXIS_STATE_DIR", "/x"), ("PRAXIS_MDOE", "open")],
+                "unknown environment variable PRAXIS_MDOE",
+            ),
+            (
+                vec![("PRAXIS_STATE_DIR", "/x"), ("PRAXIS_MODE", "yolo")],
+                "unknown mode `yolo`",
+            ),
+            (
+                vec![("PRAXIS_STATE_DIR", "relative")],
+                "must be an absolute path",
+            ),
+            (
+                vec![("PRAXIS_STATE_DIR", "/x"), ("PRAXIS_MAX_ACTIONS", "ten")],
+                "not a whole number",
+            ),
+            (vec![], "no state directory"),
+        ] {
+            let error = Settings::resolve(&sources(&pairs)).unwrap_err().to_string();
+            assert!(error.contains(needle), "{error}");
+            assert!(!error.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn the_flag_beats_the_variable() {
+        let mut both = sources(&[("PRAXIS_STATE_DIR", "/from-env")]);
+        both.state_dir_flag = Some(PathBuf::from("/from-flag"));
+        assert_eq!(
+            Settings::resolve(&both).unwrap().state_dir,
+            Path::new("/from-flag")
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The MCP transport: the only module that imports rmcp and schemars.
+//!
+//! `serve` runs rmcp's server over the guarded stdio framing (`stdio`), routes every
+//! `tools/call` to `Actuator::execute` on a blocking thread, and handles shutdown: on stdin EOF
+//! it lets calls in flight finish (up to a grace period); on SIGTERM or SIGINT it stops at
+//! once; either way every call still in flight is recorded as interrupted and the session's
+//! end is recorded before the process exits 0.
+//! Invariant: tool DTOs are converted to `actuator::Request` by hand in `tools`; nothing here
+//! decides a tier or writes an audit record.
+
+pub mod stdio;
+mod tools;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncWrite};
+
+use crate::actuator::{Actuator, Request, VERSION};
+
+pub use stdio::GuardCounters;
+
+/// The operating rules the model receives in `initialize`.
+pub const INSTRUCTIONS: &str = "\
+praxis is the only way you act on this fleet; every tool call you make passes one actuator \
+that classifies it (tier T0 observe, T1 reversible, T2 state-changing, T3 irreversible), checks \
+it against the operator's policy and mode, and writes a hash-chained audit record.\n\
+Rules:\n\
+1. Observe first. T0 tools are read-only and free: use them to understand the situation before \
+proposing any change.\n\
+2. State changes (T2, T3) need a human operator, who approves in a terminal with \
+`praxis approve <id>`. You never approve anything yourself, and you never ask the user to paste \
+tokens or passphrases into the conversation.\n\
+3. A refused call has isError true and structuredContent.error.code: kill-switch-engaged means \
+stop and tell the operator; approval-required means ask the operator; tier-denied means the \
+mode forbids it; invalid-arguments means fix the arguments. Do not retry a refusal in a loop.\n\
+4. Never put secrets in arguments; praxis redacts them from its audit, but they should not be \
+sent at all.\n\
+5. If anything looks wrong, call emergency_stop with a reason: it stops every tool call until \
+an operator resumes.";
+
+/// How long in-flight calls may run on after stdin closes.
+const EOF_GRACE: Duration = Duration::from_secs(10);
+
+/// Why serving stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The client closed stdin.
+    EndOfInput,
+    /// SIGTERM or SIGINT.
+    Signal(&'static str),
+}
+
+impl StopReason {
+    /// For the session-end record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::EndOfInput => "end of input",
+            StopReason::Signal(name) => name,
+        }
+    }
+}
+
+/// The rmcp server handler.
+#[derive(Clone)]
+struct PraxisServer {
+    actuator: Arc<Actuator>,
+}
+
+impl ServerHandler for PraxisServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("praxis", VERSION)
+                    .with_title("praxis: audited, tiered fleet operations"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools::tool_list()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let request_id = match &context.id {
+            rmcp::model::NumberOrString::Number(number) => number.to_string(),
+            rmcp::model::NumberOrString::String(text) => text.to_string(),
+        };
+        let operation = tools::parse_call(&request.name, request.arguments.as_ref());
+        let call = Request {
+            request_id: Some(request_id),
+            tool: request.name.to_string(),
+            arguments: Value::Object(request.arguments.unwrap_or_default()),
+            operation,
+        };
+        let actuator = Arc::clone(&self.actuator);
+        match tokio::task::spawn_blocking(move || actuator.execute(call)).await {
+            Ok(response) => Ok(tools::to_call_tool_result(response).into()),
+            Err(join_error) => {
+                tracing::error!(%join_error, "a tool call's thread failed");
+                Ok(CallToolResult::error(vec![ContentBlock::text(
+                    "internal-error: the call failed inside praxis; its audit record shows how far it got",
+                )])
+                .into())
+            }
+        }
+    }
+}
+
+/// The tools as `tools/list` reports them (for the golden-file test).
+pub fn tools_list_json() -> Value {
+    serde_json::to_value(ListToolsResult::with_all_items(tools::tool_list())).unwrap_or(Value::Null)
+}
+
+/// Serves MCP on `reader`/`writer` until end of input or a signal, then records the end.
+pub async fn serve<R, W>(
+    actuator: Arc<Actuator>,
+    reader: R,
+    writer: W,
+    counters: Arc<GuardCounters>,
+) -> Result<StopReason, std::io::Error>
+where
+    R: AsyncBufRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let max_line_bytes =
+        usize::try_from(actuator.settings().max_message_bytes).unwrap_or(usize::MAX);
+    let (outbound, writer_task) = stdio::spawn_writer(writer);
+    let transport = stdio::GuardedStdio::new(reader, outbound, max_line_bytes, counters);
+    let server = PraxisServer {
+        actuator: Arc::clone(&actuator),
+    };
+    let running = server
+        .serve(transport)
+        .await
+        .map_err(|error| std::io::Error::other(error.to_string()))?;
+    let cancel = running.cancellation_token();
+    let stop = tokio::select! {
+        quit = running.waiting() => {
+            tracing::info!(?quit, "client closed the session");
+            StopReason::EndOfInput
+        }
+        name = termination_signal() => {
+            tracing::info!(signal = name, "stopping");
+            cancel.cancel();
+            StopReason::Signal(name)
+        }
+    };
+    let actuator_for_shutdown = Arc::clone(&actuator);
+    let interrupted = tokio::task::spawn_blocking(move || {
+        if stop == StopReason::EndOfInput {
+            actuator_for_shutdown.drain(EOF_GRACE);
+        }
+        let interrupted = actuator_for_shutdown.interrupt_in_flight(stop.as_str());
+        if let Err(error) = actuator_for_shutdown.end_session(stop.as_str()) {
+            tracing::error!(%error, "the end of the session could not be recorded");
+        }
+        interrupted
+    })
+    .await
+    .unwrap_or(0);
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "calls in flight were recorded as interrupted");
+    }
+    // Every sender is gone once rmcp has stopped; the writer flushes what is queued and ends.
+    if tokio::time::timeout(Duration::from_secs(5), writer_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("stdout did not drain within 5 s");
+    }
+    Ok(stop)
+}
+
+async fn termination_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot install signal handlers; only end of input stops the server");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    }
+}

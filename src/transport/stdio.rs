@@ -1,0 +1,267 @@
+//! A guarded stdio transport for rmcp: bounded line framing with an answer for every bad line.
+//!
+//! rmcp's own stdio framing silently drops unparsable lines and oversized messages; an
+//! operator's client then waits forever. This transport answers them instead:
+//! - a line longer than the limit is drained without being buffered and answered
+//!   `-32600 request too large`;
+//! - invalid JSON (including nesting deeper than `serde_json`'s limit of 128) is answered
+//!   `-32700 parse error`;
+//! - valid JSON that is not a JSON-RPC message is answered `-32600 invalid request`, with the
+//!   request's id when it has one.
+//!
+//! Invariants:
+//! - Every line written to stdout is one complete JSON-RPC message: all writes go through one
+//!   writer task that writes whole lines, so concurrent responses never interleave.
+//! - Memory per connection is bounded by the line limit, whatever the peer sends.
+//! - `receive` is cancel-safe (rmcp polls it inside `select!`): partial lines live in `self`.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rmcp::RoleServer;
+use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::Transport;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// JSON-RPC: invalid JSON.
+const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC: not a valid request object.
+const INVALID_REQUEST: i64 = -32600;
+
+/// Counts of lines the guard answered itself (for the end-of-session record and tests).
+#[derive(Default, Debug)]
+pub struct GuardCounters {
+    pub oversized: AtomicU64,
+    pub parse_errors: AtomicU64,
+    pub invalid_requests: AtomicU64,
+}
+
+/// The transport.
+pub struct GuardedStdio<R> {
+    reader: R,
+    line: Vec<u8>,
+    /// Set while the rest of an oversized line is being skipped: bytes seen so far.
+    discarding: Option<u64>,
+    max_line_bytes: usize,
+    outbound: Option<mpsc::Sender<Vec<u8>>>,
+    counters: Arc<GuardCounters>,
+}
+
+impl<R: AsyncBufRead + Send + Unpin> GuardedStdio<R> {
+    /// A transport reading `reader` and queueing whole lines on `outbound` (see `spawn_writer`).
+    pub fn new(
+        reader: R,
+        outbound: mpsc::Sender<Vec<u8>>,
+        max_line_bytes: usize,
+        counters: Arc<GuardCounters>,
+    ) -> GuardedStdio<R> {
+        GuardedStdio {
+            reader,
+            line: Vec::new(),
+            discarding: None,
+            max_line_bytes,
+            outbound: Some(outbound),
+            counters,
+        }
+    }
+
+    async fn reply_error(&mut self, id: Value, code: i64, message: String) {
+        let response =
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+        let mut bytes = response.to_string().into_bytes();
+        bytes.push(b'\n');
+        if let Some(outbound) = self.outbound.clone()
+            && outbound.send(bytes).await.is_err()
+        {
+            tracing::warn!("stdout is closed; an error reply was dropped");
+        }
+    }
+
+    /// Reads until a whole line is in `self.line` (`Ok(true)`), or EOF (`Ok(false)`).
+    /// Oversized lines are drained and answered here.
+    async fn fill_line(&mut self) -> io::Result<bool> {
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(false);
+            }
+            let newline = available.iter().position(|byte| *byte == b'\n');
+            let take = newline.map_or(available.len(), |index| index + 1);
+            if let Some(seen) = self.discarding.as_mut() {
+                *seen += take as u64;
+                self.reader.consume(take);
+                if newline.is_some() {
+                    let total = self.discarding.take().unwrap_or_default();
+                    self.counters.oversized.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(bytes = total, "oversized message discarded");
+                    let message = format!(
+                        "request too large: the message was {total} bytes, over the {}-byte limit",
+                        self.max_line_bytes
+                    );
+                    self.reply_error(Value::Null, INVALID_REQUEST, message)
+                        .await;
+                }
+                continue;
+            }
+            if self.line.len() + take > self.max_line_bytes + 1 {
+                // Too long: stop buffering and skip to the end of this line.
+                let kept = self.line.len() as u64;
+                self.line = Vec::new();
+                self.discarding = Some(kept);
+                continue;
+            }
+            self.line.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+            if newline.is_some() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Turns one complete line into a message, or the error reply it deserves
+    /// (`None` when it deserves none: a malformed notification).
+    fn decode(
+        &self,
+        line: &[u8],
+    ) -> Result<RxJsonRpcMessage<RoleServer>, Option<(Value, i64, String)>> {
+        match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(line) {
+            Ok(message) => return Ok(message),
+            Err(error) if error.is_syntax() || error.is_eof() => {
+                self.counters.parse_errors.fetch_add(1, Ordering::Relaxed);
+                return Err(Some((
+                    Value::Null,
+                    PARSE_ERROR,
+                    parse_error_message(&error),
+                )));
+            }
+            Err(_) => {}
+        }
+        // Valid JSON (or a data error inside valid JSON): find out what is wrong with it.
+        self.counters
+            .invalid_requests
+            .fetch_add(1, Ordering::Relaxed);
+        let value: Value = serde_json::from_slice(line)
+            .map_err(|error| Some((Value::Null, PARSE_ERROR, parse_error_message(&error))))?;
+        let Value::Object(object) = &value else {
+            return Err(Some((
+                Value::Null,
+                INVALID_REQUEST,
+                "invalid request: a message must be one JSON object (batches are not supported)"
+                    .into(),
+            )));
+        };
+        let id = match object.get("id") {
+            Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+            _ => Value::Null,
+        };
+        let detail = match (object.get("jsonrpc"), object.get("method")) {
+            (Some(Value::String(version)), _) if version != "2.0" => {
+                "invalid request: jsonrpc must be \"2.0\"".to_owned()
+            }
+            (None, _) => "invalid request: the jsonrpc member is missing".to_owned(),
+            (_, Some(Value::String(method))) => format!(
+                "invalid request: the params of `{}` do not match the method",
+                crate::audit::cut(method, 128)
+            ),
+            _ => "invalid request: not a JSON-RPC 2.0 request, notification or response".to_owned(),
+        };
+        if object.get("method").is_some() && object.get("id").is_none() {
+            // A malformed notification gets no reply (JSON-RPC never answers notifications).
+            tracing::warn!(%detail, "malformed notification ignored");
+            return Err(None);
+        }
+        Err(Some((id, INVALID_REQUEST, detail)))
+    }
+}
+
+fn parse_error_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if text.contains("recursion limit") {
+        "parse error: input too deeply nested".to_owned()
+    } else {
+        format!("parse error: {text}")
+    }
+}
+
+/// Starts the one task that writes to `writer`; it ends when every sender is dropped and the
+/// queue is flushed, so awaiting it guarantees every queued response reached the writer.
+pub fn spawn_writer<W: AsyncWrite + Send + Unpin + 'static>(
+    writer: W,
+) -> (mpsc::Sender<Vec<u8>>, JoinHandle<()>) {
+    let (outbound, queue) = mpsc::channel::<Vec<u8>>(256);
+    (outbound, tokio::spawn(write_lines(writer, queue)))
+}
+
+async fn write_lines<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::Receiver<Vec<u8>>) {
+    while let Some(line) = queue.recv().await {
+        let written = async {
+            writer.write_all(&line).await?;
+            writer.flush().await
+        }
+        .await;
+        if let Err(error) = written {
+            tracing::warn!(%error, "stdout closed; no more responses can be sent");
+            return;
+        }
+    }
+}
+
+impl<R: AsyncBufRead + Send + Unpin> Transport<RoleServer> for GuardedStdio<R> {
+    type Error = io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), io::Error>> + Send + 'static {
+        let outbound = self.outbound.clone();
+        async move {
+            let mut bytes = serde_json::to_vec(&item).map_err(io::Error::other)?;
+            bytes.push(b'\n');
+            match outbound {
+                Some(outbound) => outbound
+                    .send(bytes)
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "stdout is closed")),
+                None => Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "transport closed",
+                )),
+            }
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        loop {
+            match self.fill_line().await {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(error) => {
+                    tracing::warn!(%error, "stdin read failed; treating it as end of input");
+                    return None;
+                }
+            }
+            let line = std::mem::take(&mut self.line);
+            let mut trimmed: &[u8] = &line;
+            while let [rest @ .., b'\n' | b'\r' | b' ' | b'\t'] = trimmed {
+                trimmed = rest;
+            }
+            if trimmed.is_empty() {
+                continue;
+            }
+            match self.decode(trimmed) {
+                Ok(message) => return Some(message),
+                Err(Some((id, code, message))) => self.reply_error(id, code, message).await,
+                Err(None) => {}
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), io::Error> {
+        drop(self.outbound.take());
+        Ok(())
+    }
+}
