@@ -125,7 +125,10 @@ mod tests {
         assert!(text.contains("[cut: 20000 bytes, sha256 "));
         assert!(text.contains("[cut: 100 items in all]"));
         assert!(text.contains("\"n\":7"));
-        assert!(text.contains("\"big\":\"1e300\"") || text.contains("\"big\":\"1e+300\""), "{text}");
+        assert!(
+            text.contains("\"big\":\"1e300\"") || text.contains("\"big\":\"1e+300\""),
+            "{text}"
+        );
     }
 
     #[test]

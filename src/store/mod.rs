@@ -113,7 +113,7 @@ impl Store {
             reason = "the store is the one module that opens SQLite"
         )]
         let mut connection = Connection::open_with_flags(path, flags).map_err(open_error)?;
-        configure(&connection, mode).map_err(open_error)?;
+        configure(&mut connection, mode).map_err(open_error)?;
         if mode == OpenMode::ReadOnly {
             check_version(&connection, path)?;
         } else {
@@ -273,8 +273,21 @@ fn tighten_permissions(path: &Path) {
     }
 }
 
-fn configure(connection: &Connection, mode: OpenMode) -> rusqlite::Result<()> {
-    connection.busy_timeout(Duration::from_secs(30))?;
+/// How many times a write waits for another process's lock before giving up (about 30 s).
+const BUSY_RETRIES: i32 = 30_000;
+
+/// SQLite's default busy handler sleeps up to 100 ms between attempts, so one process can
+/// starve another under a steady stream of appends; short, constant waits keep it fair.
+fn wait_for_lock(attempt: i32) -> bool {
+    if attempt >= BUSY_RETRIES {
+        return false;
+    }
+    std::thread::sleep(Duration::from_micros(if attempt < 10 { 50 } else { 1_000 }));
+    true
+}
+
+fn configure(connection: &mut Connection, mode: OpenMode) -> rusqlite::Result<()> {
+    connection.busy_handler(Some(wait_for_lock))?;
     // Reading the schema first turns "not a database" into an error here, at open.
     connection.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |row| {
         row.get::<_, i64>(0)

@@ -72,7 +72,12 @@ impl StopReason {
 #[derive(Clone)]
 struct PraxisServer {
     actuator: Arc<Actuator>,
+    /// Bounds how many calls run at once, so a flood of requests cannot exhaust threads.
+    permits: Arc<tokio::sync::Semaphore>,
 }
+
+/// At most this many tool calls execute at the same time; the rest wait their turn.
+const MAX_CONCURRENT_CALLS: usize = 16;
 
 impl ServerHandler for PraxisServer {
     fn get_info(&self) -> ServerConfig {
@@ -109,7 +114,14 @@ impl ServerHandler for PraxisServer {
             operation,
         };
         let actuator = Arc::clone(&self.actuator);
-        match tokio::task::spawn_blocking(move || actuator.execute(call)).await {
+        let permit = Arc::clone(&self.permits).acquire_owned().await;
+        let executed = tokio::task::spawn_blocking(move || {
+            let response = actuator.execute(call);
+            drop(permit);
+            response
+        })
+        .await;
+        match executed {
             Ok(response) => Ok(tools::to_call_tool_result(response).into()),
             Err(join_error) => {
                 tracing::error!(%join_error, "a tool call's thread failed");
@@ -144,24 +156,47 @@ where
     let transport = stdio::GuardedStdio::new(reader, outbound, max_line_bytes, counters);
     let server = PraxisServer {
         actuator: Arc::clone(&actuator),
+        permits: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS)),
     };
-    let running = server
-        .serve(transport)
-        .await
-        .map_err(|error| std::io::Error::other(error.to_string()))?;
+    let signal = termination_signal();
+    tokio::pin!(signal);
+    let handshake = tokio::select! {
+        handshake = server.serve(transport) => handshake,
+        name = &mut signal => {
+            tracing::info!(signal = name, "stopping before the client initialized");
+            return Ok(finish(&actuator, StopReason::Signal(name), writer_task).await);
+        }
+    };
+    let running = match handshake {
+        Ok(running) => running,
+        Err(error) => {
+            tracing::info!(%error, "the session ended before initialization completed");
+            return Ok(finish(&actuator, StopReason::EndOfInput, writer_task).await);
+        }
+    };
     let cancel = running.cancellation_token();
     let stop = tokio::select! {
         quit = running.waiting() => {
             tracing::info!(?quit, "client closed the session");
             StopReason::EndOfInput
         }
-        name = termination_signal() => {
+        name = &mut signal => {
             tracing::info!(signal = name, "stopping");
             cancel.cancel();
             StopReason::Signal(name)
         }
     };
-    let actuator_for_shutdown = Arc::clone(&actuator);
+    Ok(finish(&actuator, stop, writer_task).await)
+}
+
+/// Records the end of serving: drains or interrupts calls in flight, writes the session-end
+/// record, and lets stdout flush.
+async fn finish(
+    actuator: &Arc<Actuator>,
+    stop: StopReason,
+    writer_task: tokio::task::JoinHandle<()>,
+) -> StopReason {
+    let actuator_for_shutdown = Arc::clone(actuator);
     let interrupted = tokio::task::spawn_blocking(move || {
         if stop == StopReason::EndOfInput {
             actuator_for_shutdown.drain(EOF_GRACE);
@@ -184,7 +219,7 @@ where
     {
         tracing::warn!("stdout did not drain within 5 s");
     }
-    Ok(stop)
+    stop
 }
 
 async fn termination_signal() -> &'static str {

@@ -1,0 +1,301 @@
+//! Shared helpers: a temporary state directory, the binary, and a scripted MCP session.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_praxis")
+}
+
+/// A temporary state directory, removed on drop.
+pub struct StateDir {
+    pub root: PathBuf,
+}
+
+impl StateDir {
+    /// A fresh directory; `praxis init` has not run.
+    pub fn empty(name: &str) -> StateDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "praxis-it-{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        drop(std::fs::remove_dir_all(&root));
+        std::fs::create_dir_all(&root).unwrap();
+        StateDir { root }
+    }
+
+    /// A fresh directory with `praxis init` done.
+    pub fn initialised(name: &str) -> StateDir {
+        let directory = StateDir::empty(name);
+        let output = directory.praxis(&["init"]).output().unwrap();
+        assert!(
+            output.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        directory
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.state().join("praxis.db")
+    }
+
+    /// `praxis ARGS` with a clean environment pointing at this state directory.
+    pub fn praxis(&self, arguments: &[&str]) -> Command {
+        let mut command = Command::new(binary());
+        command
+            .args(arguments)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.root)
+            .env("PRAXIS_STATE_DIR", self.state())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `praxis ARGS` to completion.
+    pub fn run(&self, arguments: &[&str]) -> Output {
+        self.praxis(arguments).output().unwrap()
+    }
+
+    /// `praxis audit verify --json` as (exit code, verdict).
+    pub fn verify(&self) -> (i32, Value) {
+        let output = self.run(&["audit", "verify", "--json"]);
+        let verdict = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (output.status.code().unwrap_or(-1), verdict)
+    }
+
+    /// Every audit record, parsed, oldest first.
+    pub fn records(&self) -> Vec<Value> {
+        let output = self.run(&["audit", "export", "--format", "jsonl"]);
+        assert!(output.status.success());
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        drop(std::fs::remove_dir_all(&self.root));
+    }
+}
+
+/// A running `praxis serve` driven line by line.
+pub struct Session {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Every stdout line seen so far.
+    pub transcript: Vec<String>,
+    next_id: i64,
+}
+
+impl Session {
+    /// Spawns `praxis serve` (stderr goes to a file in the state root).
+    pub fn start(directory: &StateDir) -> Session {
+        Session::start_with(directory, &[])
+    }
+
+    /// Spawns `praxis serve` with extra environment.
+    pub fn start_with(directory: &StateDir, environment: &[(&str, &str)]) -> Session {
+        let stderr = std::fs::File::create(directory.root.join("serve.stderr")).unwrap();
+        let mut command = directory.praxis(&["serve"]);
+        for (key, value) in environment {
+            command.env(key, value);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Session {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            transcript: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Starts and completes the MCP handshake.
+    pub fn initialised(directory: &StateDir) -> Session {
+        let mut session = Session::start(directory);
+        let answer = session.request(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
+        );
+        assert!(answer.get("result").is_some(), "{answer}");
+        session.send_line(
+            &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        );
+        session
+    }
+
+    /// Writes raw bytes followed by a newline.
+    pub fn send_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Writes raw bytes (no newline added).
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next stdout line, parsed.
+    pub fn next_message(&mut self, timeout: Duration) -> Option<Value> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                let parsed = serde_json::from_str(&line)
+                    .unwrap_or_else(|error| panic!("stdout line is not JSON ({error}): {line}"));
+                self.transcript.push(line);
+                Some(parsed)
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Sends a request and waits for the response with its id.
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_line(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+        );
+        self.response_to(&json!(id))
+    }
+
+    /// Waits for the response whose id is `id`.
+    pub fn response_to(&mut self, id: &Value) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(message) = self.next_message(Duration::from_secs(60)) {
+                if message.get("id") == Some(id) {
+                    return message;
+                }
+            }
+        }
+        panic!("no response to id {id}");
+    }
+
+    /// `tools/call` and its result object.
+    pub fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        let answer = self.request("tools/call", json!({"name": tool, "arguments": arguments}));
+        answer
+            .get("result")
+            .cloned()
+            .unwrap_or_else(|| panic!("tools/call {tool} failed: {answer}"))
+    }
+
+    /// Closes stdin and waits for the exit code.
+    pub fn finish(mut self) -> (i32, Vec<String>) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "praxis serve did not exit after stdin closed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Some(_message) = self.next_message(Duration::from_millis(200)) {}
+        (status.code().unwrap_or(-1), self.transcript)
+    }
+}
+
+/// The error code of a refused tool result.
+pub fn refusal_code(result: &Value) -> Option<&str> {
+    if result.get("isError") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    result
+        .pointer("/structuredContent/error/code")
+        .and_then(Value::as_str)
+}
+
+/// Asserts that a stdout line is one JSON-RPC 2.0 message.
+pub fn assert_json_rpc(line: &str) {
+    let message: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    assert_eq!(
+        message.get("jsonrpc"),
+        Some(&json!("2.0")),
+        "not JSON-RPC 2.0: {line}"
+    );
+    let has_result = message.get("result").is_some();
+    let has_error = message.get("error").is_some();
+    let has_method = message.get("method").is_some();
+    assert!(
+        has_result ^ has_error || has_method,
+        "neither a response nor a request: {line}"
+    );
+}
+
+/// Resident and peak memory of a process in KiB (VmRSS, VmHWM).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Runs a command under a pseudo-terminal (`script`), so stdin is a terminal.
+pub fn run_in_terminal(directory: &StateDir, arguments: &str) -> Output {
+    let command_line = format!("{} {arguments}", binary());
+    let mut command = Command::new("script");
+    command
+        .args(["-qec", &command_line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &directory.root)
+        .env("PRAXIS_STATE_DIR", directory.state())
+        .stdin(Stdio::null());
+    command.output().unwrap()
+}
+
+/// Path of a test-support file.
+pub fn support_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("support")
+        .join(name)
+}
