@@ -574,6 +574,10 @@ fn is_private(mode: u32) -> bool {
     mode & 0o077 == 0
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "a flat checklist reads best in one place"
+)]
 fn doctor(settings: &Settings) -> Result<u8, Failure> {
     let mut out = io::stdout().lock();
     let mut problems = 0u32;
@@ -650,7 +654,7 @@ fn doctor(settings: &Settings) -> Result<u8, Failure> {
                             format!("{} records verified", head.count),
                         )?,
                         Ok(Err(chain_break)) => {
-                            report(false, "audit chain", chain_break.to_string())?
+                            report(false, "audit chain", chain_break.to_string())?;
                         }
                         Err(error) => report(false, "audit chain", error.to_string())?,
                     }

@@ -1,4 +1,5 @@
 //! Tidy: the code-shape rules of STYLE.md that a compiler cannot check (rust-analyzer style).
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 use std::path::{Path, PathBuf};
 

@@ -14,18 +14,24 @@
 //!   writer task that writes whole lines, so concurrent responses never interleave.
 //! - Memory per connection is bounded by the line limit, whatever the peer sends.
 //! - `receive` is cancel-safe (rmcp polls it inside `select!`): partial lines live in `self`.
+//! - At most `MAX_PENDING_REQUESTS` requests are read ahead of their responses; further input
+//!   waits in the pipe, so a client that floods requests cannot grow the server's memory.
 
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmcp::RoleServer;
+use rmcp::model::{ClientNotification, JsonRpcMessage, RequestId};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
+
+/// Requests read but not yet answered, at most.
+pub const MAX_PENDING_REQUESTS: usize = 32;
 
 /// JSON-RPC: invalid JSON.
 const PARSE_ERROR: i64 = -32700;
@@ -49,6 +55,30 @@ pub struct GuardedStdio<R> {
     max_line_bytes: usize,
     outbound: Option<mpsc::Sender<Vec<u8>>>,
     counters: Arc<GuardCounters>,
+    /// Requests read and not yet answered (or cancelled), with a semaphore of room for more.
+    pending: Arc<Pending>,
+}
+
+/// The read-ahead budget. A permit is taken when a request is read and returned when its
+/// response (or error) is sent, or when the client cancels it (rmcp sends no response to a
+/// cancelled request, so the cancellation must return the permit).
+struct Pending {
+    room: Semaphore,
+    ids: std::sync::Mutex<std::collections::HashSet<RequestId>>,
+}
+
+impl Pending {
+    /// Frees the permit of `id` if it is still held; a second release is a no-op.
+    fn release(&self, id: &RequestId) {
+        let removed = self
+            .ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+        if removed {
+            self.room.add_permits(1);
+        }
+    }
 }
 
 impl<R: AsyncBufRead + Send + Unpin> GuardedStdio<R> {
@@ -66,6 +96,10 @@ impl<R: AsyncBufRead + Send + Unpin> GuardedStdio<R> {
             max_line_bytes,
             outbound: Some(outbound),
             counters,
+            pending: Arc::new(Pending {
+                room: Semaphore::new(MAX_PENDING_REQUESTS),
+                ids: std::sync::Mutex::new(std::collections::HashSet::new()),
+            }),
         }
     }
 
@@ -218,6 +252,16 @@ impl<R: AsyncBufRead + Send + Unpin> Transport<RoleServer> for GuardedStdio<R> {
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), io::Error>> + Send + 'static {
         let outbound = self.outbound.clone();
+        match &item {
+            // A request has been answered: one more may be read.
+            JsonRpcMessage::Response(response) => self.pending.release(&response.id),
+            JsonRpcMessage::Error(error) => {
+                if let Some(id) = &error.id {
+                    self.pending.release(id);
+                }
+            }
+            JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_) => {}
+        }
         async move {
             let mut bytes = serde_json::to_vec(&item).map_err(io::Error::other)?;
             bytes.push(b'\n');
@@ -236,6 +280,11 @@ impl<R: AsyncBufRead + Send + Unpin> Transport<RoleServer> for GuardedStdio<R> {
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
         loop {
+            // Wait for room before reading: backpressure into the client's pipe.
+            let pending = Arc::clone(&self.pending);
+            let Ok(permit) = pending.room.acquire().await else {
+                return None;
+            };
             match self.fill_line().await {
                 Ok(true) => {}
                 Ok(false) => return None,
@@ -253,7 +302,31 @@ impl<R: AsyncBufRead + Send + Unpin> Transport<RoleServer> for GuardedStdio<R> {
                 continue;
             }
             match self.decode(trimmed) {
-                Ok(message) => return Some(message),
+                Ok(message) => {
+                    match &message {
+                        JsonRpcMessage::Request(request) => {
+                            let fresh = pending
+                                .ids
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .insert(request.id.clone());
+                            if fresh {
+                                // Returned by `send` when the response goes out.
+                                permit.forget();
+                            }
+                        }
+                        JsonRpcMessage::Notification(notification) => {
+                            if let ClientNotification::CancelledNotification(cancelled) =
+                                &notification.notification
+                                && let Some(id) = &cancelled.params.request_id
+                            {
+                                pending.release(id);
+                            }
+                        }
+                        JsonRpcMessage::Response(_) | JsonRpcMessage::Error(_) => {}
+                    }
+                    return Some(message);
+                }
                 Err(Some((id, code, message))) => self.reply_error(id, code, message).await,
                 Err(None) => {}
             }

@@ -1,5 +1,5 @@
 //! One proving test per invariant of PRODUCT.md §2 that exists in this build.
-//! Invariants 4 (bitemporal fleet state), 5 (host_type gating), 6 (approvals) and 8
+//! Invariants 4 (bitemporal fleet state), 5 (`host_type` gating), 6 (approvals) and 8
 //! (lethal-trifecta containment) arrive with issues 3, 5, 7 and 3/7; LIMITATIONS.md says so.
 
 use serde_json::{Value, json};

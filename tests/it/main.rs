@@ -3,6 +3,17 @@
 //! Each test runs the real `praxis` binary in a temporary state directory; nothing here talks
 //! to anything but the child process and its files.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "tests and their helpers fail loudly"
+)]
+#![expect(unreachable_pub, reason = "helpers are shared between test modules")]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests spawn the binary and tamper with its database from outside"
+)]
+
 mod cli;
 mod concurrency;
 mod invariants;

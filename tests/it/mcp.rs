@@ -97,7 +97,7 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
     assert!(ping.get("result").is_some() || ping.get("error").is_some());
     let (code, transcript) = session.finish();
     assert_eq!(code, 0);
-    transcript
-        .iter()
-        .for_each(|line| crate::support::assert_json_rpc(line));
+    for line in &transcript {
+        crate::support::assert_json_rpc(line);
+    }
 }

@@ -25,6 +25,7 @@ pub fn tamper(directory: &StateDir, statements: &str) {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 fn a_thousand_mixed_calls_are_all_audited_and_tampering_is_named() {
     let directory = StateDir::initialised("thousand");
     let mut session = Session::initialised(&directory);

@@ -187,6 +187,10 @@ impl Session {
     }
 
     /// Sends a request and waits for the response with its id.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "call sites read better with json! by value"
+    )]
     pub fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
@@ -200,16 +204,20 @@ impl Session {
     pub fn response_to(&mut self, id: &Value) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Some(message) = self.next_message(Duration::from_secs(60)) {
-                if message.get("id") == Some(id) {
-                    return message;
-                }
+            if let Some(message) = self.next_message(Duration::from_secs(60))
+                && message.get("id") == Some(id)
+            {
+                return message;
             }
         }
         panic!("no response to id {id}");
     }
 
     /// `tools/call` and its result object.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "call sites read better with json! by value"
+    )]
     pub fn call(&mut self, tool: &str, arguments: Value) -> Value {
         let answer = self.request("tools/call", json!({"name": tool, "arguments": arguments}));
         answer
@@ -264,7 +272,7 @@ pub fn assert_json_rpc(line: &str) {
     );
 }
 
-/// Resident and peak memory of a process in KiB (VmRSS, VmHWM).
+/// Resident and peak memory of a process in KiB (`VmRSS`, `VmHWM`).
 pub fn memory_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let field = |name: &str| -> u64 {
