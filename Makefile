@@ -1,0 +1,59 @@
+# praxis: the two commands a fresh Debian machine needs are `make demo` and `make test`.
+# Both install what they need themselves (Python's MCP SDK with pip; util-linux's `script`
+# ships with Debian).
+
+CARGO ?= cargo
+PYTHON ?= python3
+DEMO_DIR ?= /tmp/praxis-demo
+
+.PHONY: demo test ci lint fmt-check clippy unit bench deps build release doc clean
+
+# Runs praxis for real on the embedded defaults: build, `praxis init` into a temporary state
+# directory, a scripted MCP session through the official Python SDK, then `praxis audit verify`.
+demo: deps release
+	rm -rf $(DEMO_DIR)
+	@echo "== praxis init (state in $(DEMO_DIR)/state)"
+	PRAXIS_STATE_DIR=$(DEMO_DIR)/state ./target/release/praxis init
+	@echo "== a scripted MCP session (official Python SDK over stdio)"
+	PRAXIS_STATE_DIR=$(DEMO_DIR)/state $(PYTHON) tests/support/mcp_client.py ./target/release/praxis --demo
+	@echo "== praxis audit show"
+	PRAXIS_STATE_DIR=$(DEMO_DIR)/state ./target/release/praxis audit show --tail 20
+	@echo "== praxis audit verify"
+	PRAXIS_STATE_DIR=$(DEMO_DIR)/state ./target/release/praxis audit verify
+	@echo "== praxis doctor"
+	PRAXIS_STATE_DIR=$(DEMO_DIR)/state ./target/release/praxis doctor
+
+# Passes the tests: formatting, lints, and the whole test suite (unit, property, integration
+# with a real MCP client, tidy).
+test: deps fmt-check clippy unit
+
+ci: test doc
+
+deps:
+	@$(PYTHON) -c 'import mcp' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'mcp>=1.20,<3'
+	@command -v script >/dev/null || (apt-get update -qq && apt-get install -y -qq bsdutils)
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --locked
+
+build:
+	$(CARGO) build --locked
+
+release:
+	$(CARGO) build --locked --release
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
+
+# Writes docs/performance.md (release profile; takes a few minutes).
+bench:
+	$(CARGO) bench --locked --bench praxis_bench
+
+clean:
+	$(CARGO) clean
