@@ -299,7 +299,10 @@ fn machine() -> String {
     )
 }
 
-#[expect(clippy::too_many_lines, reason = "the report is one table, written in order")]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the report is one table, written in order"
+)]
 fn main() {
     if std::env::args().any(|argument| argument == "--list") {
         return;

@@ -240,8 +240,11 @@ fn serve(settings: Settings) -> Result<u8, Failure> {
         mode = actuator.settings().mode.as_str(),
         "praxis serving MCP on stdio"
     );
+    // Two workers for the protocol; tool calls run on the blocking pool, which is capped so
+    // that a flood of calls cannot multiply threads (each thread costs memory).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(transport::MAX_CONCURRENT_CALLS + 2)
         .enable_all()
         .build()?;
     let counters = Arc::new(transport::GuardCounters::default());

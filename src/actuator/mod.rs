@@ -561,3 +561,127 @@ impl Actuator {
         draft
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{FixedClock, Timestamp};
+    use crate::config::Sources;
+    use crate::store::{OpenMode, Store};
+
+    fn actuator(name: &str) -> (Actuator, std::path::PathBuf) {
+        let directory =
+            std::env::temp_dir().join(format!("praxis-actuator-{name}-{}", std::process::id()));
+        drop(std::fs::remove_dir_all(&directory));
+        std::fs::create_dir_all(&directory).unwrap();
+        let sources = Sources {
+            environment: [(
+                "PRAXIS_STATE_DIR".to_owned(),
+                directory.display().to_string(),
+            )]
+            .into(),
+            ..Sources::default()
+        };
+        let settings = Settings::resolve(&sources).unwrap();
+        let store = Store::open(&settings.database, OpenMode::CreateIfMissing).unwrap();
+        let clock = Arc::new(FixedClock::starting_at(Timestamp::from_unix_nanos(
+            1_700_000_000_000_000_000,
+        )));
+        let actuator = Actuator::new(
+            AuditLog::new(Arc::new(store)),
+            Policy::default_policy().unwrap(),
+            settings,
+            clock,
+        );
+        (actuator, directory)
+    }
+
+    fn request(tool: &str, operation: Result<Operation, ArgumentError>) -> Request {
+        Request {
+            request_id: Some("7".into()),
+            tool: tool.into(),
+            arguments: json!({}),
+            operation,
+        }
+    }
+
+    fn decisions(actuator: &Actuator) -> Vec<String> {
+        let mut decisions = Vec::new();
+        actuator
+            .audit()
+            .store()
+            .for_each_audit_row(0, |row| {
+                let body: Value = serde_json::from_str(&row.body).unwrap();
+                decisions.push(body["decision"].as_str().unwrap().to_owned());
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        decisions
+    }
+
+    #[test]
+    fn validation_comes_before_the_kill_switch_and_both_are_audited() {
+        let (actuator, directory) = actuator("order");
+        std::fs::write(directory.join("KILL"), "test\n").unwrap();
+        let invalid = actuator.execute(request(
+            "emergency_stop",
+            Err(ArgumentError::Invalid("reason missing".into())),
+        ));
+        let Outcome::Refused(refusal) = invalid.outcome else {
+            panic!("must refuse")
+        };
+        assert_eq!(refusal.code, RefusalCode::InvalidArguments);
+        let valid = actuator.execute(request("server_status", Ok(Operation::ServerStatus)));
+        let Outcome::Refused(refusal) = valid.outcome else {
+            panic!("must refuse")
+        };
+        assert_eq!(refusal.code, RefusalCode::KillSwitchEngaged);
+        assert_eq!(decisions(&actuator), vec!["denied", "denied"]);
+    }
+
+    #[test]
+    fn an_unlisted_tool_needs_an_approval_that_cannot_be_given_yet() {
+        let (actuator, _directory) = actuator("unlisted");
+        // A tool the transport knows but the policy does not list rounds up to T2.
+        let response = actuator.execute(request("not_in_policy", Ok(Operation::ServerStatus)));
+        let Outcome::Refused(refusal) = response.outcome else {
+            panic!("must refuse")
+        };
+        assert_eq!(refusal.code, RefusalCode::ApprovalRequired);
+        assert_eq!(refusal.tier, Tier::T2);
+        assert_eq!(decisions(&actuator), vec!["denied"]);
+    }
+
+    #[test]
+    fn an_effect_writes_intent_then_outcome_and_a_read_one_record() {
+        let (actuator, directory) = actuator("effect");
+        let read = actuator.execute(request("server_status", Ok(Operation::ServerStatus)));
+        assert!(matches!(read.outcome, Outcome::Completed { .. }));
+        let stop = actuator.execute(request(
+            "emergency_stop",
+            Ok(Operation::EmergencyStop {
+                reason: "unit test".into(),
+            }),
+        ));
+        assert!(matches!(stop.outcome, Outcome::Completed { .. }));
+        assert!(directory.join("KILL").exists());
+        assert_eq!(decisions(&actuator), vec!["allowed", "intent", "outcome"]);
+    }
+
+    #[test]
+    fn calls_in_flight_are_recorded_as_interrupted_and_new_calls_refused() {
+        let (actuator, _directory) = actuator("interrupt");
+        let classification = actuator.policy().classify("emergency_stop");
+        let draft = actuator.draft("emergency_stop", AuditDecision::Intent);
+        let admitted = actuator.begin("emergency_stop", draft, classification, Instant::now());
+        assert_eq!(actuator.interrupt_in_flight("SIGTERM"), 1);
+        assert!(actuator.drain(Duration::ZERO), "nothing is left in flight");
+        let after = actuator.execute(request("server_status", Ok(Operation::ServerStatus)));
+        let Outcome::Refused(refusal) = after.outcome else {
+            panic!("must refuse")
+        };
+        assert_eq!(refusal.code, RefusalCode::ShuttingDown);
+        assert_eq!(decisions(&actuator), vec!["interrupted", "denied"]);
+        actuator.finish(admitted.call);
+    }
+}

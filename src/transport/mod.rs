@@ -77,7 +77,8 @@ struct PraxisServer {
 }
 
 /// At most this many tool calls execute at the same time; the rest wait their turn.
-const MAX_CONCURRENT_CALLS: usize = 16;
+/// Calls share one database connection, so more would only add threads (and memory).
+pub const MAX_CONCURRENT_CALLS: usize = 4;
 
 impl ServerHandler for PraxisServer {
     fn get_info(&self) -> ServerConfig {
@@ -115,12 +116,9 @@ impl ServerHandler for PraxisServer {
         };
         let actuator = Arc::clone(&self.actuator);
         let permit = Arc::clone(&self.permits).acquire_owned().await;
-        let executed = tokio::task::spawn_blocking(move || {
-            let response = actuator.execute(call);
-            drop(permit);
-            response
-        })
-        .await;
+        let executed = tokio::task::spawn_blocking(move || actuator.execute(call)).await;
+        // Released only once the thread is free again, so the pool stays small.
+        drop(permit);
         match executed {
             Ok(response) => Ok(tools::to_call_tool_result(response).into()),
             Err(join_error) => {

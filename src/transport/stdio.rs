@@ -252,20 +252,20 @@ impl<R: AsyncBufRead + Send + Unpin> Transport<RoleServer> for GuardedStdio<R> {
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), io::Error>> + Send + 'static {
         let outbound = self.outbound.clone();
-        match &item {
-            // A request has been answered: one more may be read.
-            JsonRpcMessage::Response(response) => self.pending.release(&response.id),
-            JsonRpcMessage::Error(error) => {
-                if let Some(id) = &error.id {
-                    self.pending.release(id);
-                }
-            }
-            JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_) => {}
-        }
+        // The request this message answers: its read-ahead slot is returned once the answer
+        // is queued for stdout (not when rmcp hands it over), so a client that stops reading
+        // stdout also stops praxis from reading more requests.
+        let answered = match &item {
+            JsonRpcMessage::Response(response) => Some(response.id.clone()),
+            JsonRpcMessage::Error(error) => error.id.clone(),
+            JsonRpcMessage::Request(_) | JsonRpcMessage::Notification(_) => None,
+        };
+        let pending = Arc::clone(&self.pending);
         async move {
             let mut bytes = serde_json::to_vec(&item).map_err(io::Error::other)?;
+            drop(item);
             bytes.push(b'\n');
-            match outbound {
+            let queued = match outbound {
                 Some(outbound) => outbound
                     .send(bytes)
                     .await
@@ -274,7 +274,11 @@ impl<R: AsyncBufRead + Send + Unpin> Transport<RoleServer> for GuardedStdio<R> {
                     io::ErrorKind::NotConnected,
                     "transport closed",
                 )),
+            };
+            if let Some(id) = &answered {
+                pending.release(id);
             }
+            queued
         }
     }
 

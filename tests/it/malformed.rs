@@ -143,3 +143,41 @@ fn oversized_lines_are_refused_without_growing_memory() {
     let (code, _) = session.finish();
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_client_that_floods_requests_and_reads_nothing_is_held_back() {
+    let directory = StateDir::initialised("flood");
+    let mut session = Session::initialised(&directory);
+    let pid = session.child.id();
+    let mut flood = String::new();
+    for id in 0..20_000 {
+        flood.push_str(&json!({"jsonrpc": "2.0", "id": format!("flood-{id}"), "method": "tools/call", "params": {"name": "server_status", "arguments": {}}}).to_string());
+        flood.push('\n');
+    }
+    let mut stdin = session.take_stdin();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(flood.as_bytes()).unwrap();
+        stdin
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    // The server read at most a bounded number of requests ahead, so the writer is still
+    // blocked on a full pipe and memory did not grow with the flood.
+    assert!(
+        !writer.is_finished(),
+        "praxis swallowed 2 MB of requests without answering them"
+    );
+    let (rss, _) = memory_kib(pid);
+    assert!(rss < 64 * 1024, "RSS {rss} KiB under a flood");
+    let mut answered = 0;
+    while answered < 20_000 {
+        let message = session
+            .next_message(Duration::from_secs(60))
+            .expect("every flooded call is answered");
+        if message.get("result").is_some() {
+            answered += 1;
+        }
+    }
+    session.give_stdin(writer.join().unwrap());
+    assert_eq!(session.finish().0, 0);
+}

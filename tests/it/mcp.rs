@@ -84,17 +84,64 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
     let (code, _) = session.finish();
     assert_eq!(code, 0);
 
+    // The 2026-07-28 era: no initialize; each request carries its protocol metadata.
+    let meta = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
     let mut session = crate::support::Session::start(&directory);
-    let discover = session.request(
-        "server/discover",
+    let discover = session.request("server/discover", serde_json::json!({"_meta": meta}));
+    let versions = discover
+        .pointer("/result/supportedVersions")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("{discover}"));
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        assert!(
+            versions.contains(&serde_json::json!(version)),
+            "{version} missing: {discover}"
+        );
+    }
+    assert!(
+        discover
+            .pointer("/result/instructions")
+            .and_then(Value::as_str)
+            .is_some_and(|text| text.contains("emergency_stop"))
+    );
+    let listed = session.request("tools/list", serde_json::json!({"_meta": meta}));
+    assert_eq!(
+        listed
+            .pointer("/result/tools")
+            .and_then(Value::as_array)
+            .map(Vec::len),
+        Some(3),
+        "{listed}"
+    );
+    let called = session.request(
+        "tools/call",
+        serde_json::json!({"name": "server_status", "arguments": {}, "_meta": meta}),
+    );
+    assert_eq!(
+        called.pointer("/result/isError"),
+        Some(&serde_json::json!(false)),
+        "{called}"
+    );
+    let missing = session.request(
+        "tools/list",
         serde_json::json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}),
     );
-    assert!(
-        discover.get("result").is_some() || discover.get("error").is_some(),
-        "{discover}"
+    assert_eq!(
+        missing.pointer("/error/code"),
+        Some(&serde_json::json!(-32602)),
+        "{missing}"
     );
-    let ping = session.request("ping", serde_json::json!({}));
-    assert!(ping.get("result").is_some() || ping.get("error").is_some());
+    // Stateless 2026-07-28 sessions have no ping (rmcp answers method-not-found); ping in an
+    // initialized session is proven by the Python SDK test above.
+    let ping = session.request("ping", serde_json::json!({"_meta": meta}));
+    assert_eq!(
+        ping.pointer("/error/code"),
+        Some(&serde_json::json!(-32601)),
+        "{ping}"
+    );
     let (code, transcript) = session.finish();
     assert_eq!(code, 0);
     for line in &transcript {

@@ -166,6 +166,16 @@ impl Session {
         stdin.flush().unwrap();
     }
 
+    /// Takes stdin away, for a test that writes from another thread.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().unwrap()
+    }
+
+    /// Gives stdin back.
+    pub fn give_stdin(&mut self, stdin: ChildStdin) {
+        self.stdin = Some(stdin);
+    }
+
     /// Writes raw bytes (no newline added).
     pub fn send_bytes(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().unwrap();
