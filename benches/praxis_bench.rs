@@ -103,19 +103,24 @@ impl Server {
     }
 
     fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find(|line| line.starts_with("VmHWM:"))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
+        peak_rss_kib(self.child.id())
     }
 
     fn stop(mut self) {
         drop(self.stdin);
         self.child.wait().unwrap();
     }
+}
+
+/// Peak resident memory of a process (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
 }
 
 struct Stats {
@@ -198,26 +203,17 @@ fn pipelined_calls(root: &Path, count: usize) -> (f64, u64) {
         }
     }
     let elapsed = started.elapsed();
-    let peak = {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
-        status
-            .lines()
-            .find(|line| line.starts_with("VmHWM:"))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
-    };
+    let peak = peak_rss_kib(server.child.id());
     drop(writer.join().unwrap());
     server.child.wait().unwrap();
     (count as f64 / elapsed.as_secs_f64(), peak)
 }
 
-fn appends(root: &Path, durability: Durability, count: usize) -> f64 {
-    let database = root.join("appends.db");
-    drop(std::fs::remove_file(&database));
+/// Appends `count` typical records to a fresh database; returns how long the appends took.
+fn fill_log(database: &Path, durability: Durability, count: usize) -> Duration {
+    drop(std::fs::remove_file(database));
     let log = AuditLog::new(Arc::new(
-        Store::open(&database, OpenMode::CreateIfMissing).unwrap(),
+        Store::open(database, OpenMode::CreateIfMissing).unwrap(),
     ));
     let clock = SystemClock::default();
     let started = Instant::now();
@@ -228,35 +224,23 @@ fn appends(root: &Path, durability: Durability, count: usize) -> f64 {
             "server_status",
             AuditDecision::Allowed,
         );
-        draft.args = json!({"index": index});
+        draft.request_id = Some(index.to_string());
+        draft.args = json!({"index": index, "note": "a typical small argument object"});
+        draft.output_len = Some(180);
         log.append(&draft, durability).unwrap();
     }
-    count as f64 / started.elapsed().as_secs_f64()
+    started.elapsed()
+}
+
+fn appends(root: &Path, durability: Durability, count: usize) -> f64 {
+    count as f64 / fill_log(&root.join("appends.db"), durability, count).as_secs_f64()
 }
 
 fn verify_rate(root: &Path, records: usize) -> (f64, f64) {
     let state = root.join("verify-state");
     std::fs::create_dir_all(&state).unwrap();
     let database = state.join("praxis.db");
-    drop(std::fs::remove_file(&database));
-    {
-        let log = AuditLog::new(Arc::new(
-            Store::open(&database, OpenMode::CreateIfMissing).unwrap(),
-        ));
-        let clock = SystemClock::default();
-        for index in 0..records {
-            let mut draft = RecordDraft::new(
-                clock.now(),
-                "bench-session",
-                "server_status",
-                AuditDecision::Allowed,
-            );
-            draft.request_id = Some(index.to_string());
-            draft.args = json!({"index": index, "note": "a typical small argument object"});
-            draft.output_len = Some(180);
-            log.append(&draft, Durability::Normal).unwrap();
-        }
-    }
+    fill_log(&database, Durability::Normal, records);
     let log = AuditLog::new(Arc::new(
         Store::open(&database, OpenMode::ReadOnly).unwrap(),
     ));

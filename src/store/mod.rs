@@ -115,7 +115,7 @@ impl Store {
         let mut connection = Connection::open_with_flags(path, flags).map_err(open_error)?;
         configure(&mut connection, mode).map_err(open_error)?;
         if mode == OpenMode::ReadOnly {
-            check_version(&connection, path)?;
+            check_version(&connection, path).map(drop)?;
         } else {
             migrate(&mut connection, path)?;
         }
@@ -306,7 +306,8 @@ fn configure(connection: &mut Connection, mode: OpenMode) -> rusqlite::Result<()
     Ok(())
 }
 
-fn check_version(connection: &Connection, path: &Path) -> Result<(), StoreError> {
+/// The schema version, refused if it is newer than this binary understands.
+fn check_version(connection: &Connection, path: &Path) -> Result<i64, StoreError> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > schema::CURRENT_VERSION {
         return Err(StoreError::TooNew {
@@ -315,19 +316,12 @@ fn check_version(connection: &Connection, path: &Path) -> Result<(), StoreError>
             supported: schema::CURRENT_VERSION,
         });
     }
-    Ok(())
+    Ok(version)
 }
 
 fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if version > schema::CURRENT_VERSION {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found: version,
-            supported: schema::CURRENT_VERSION,
-        });
-    }
+    let version = check_version(&transaction, path)?;
     let start = usize::try_from(version).unwrap_or(0);
     for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(start) {
         transaction.execute_batch(migration)?;
