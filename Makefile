@@ -40,7 +40,7 @@ clippy:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --locked
+	$(CARGO) test --locked --lib --bins --tests
 
 build:
 	$(CARGO) build --locked
