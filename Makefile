@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 DEMO_DIR ?= /tmp/praxis-demo
 
-.PHONY: demo test ci lint fmt-check clippy unit bench deps build release doc clean
+.PHONY: demo test ci lint fmt-check clippy unit bench fuzz deps build release doc clean
 
 # Runs praxis for real on the embedded defaults: build, `praxis init` into a temporary state
 # directory, a scripted MCP session through the official Python SDK, then `praxis audit verify`.
@@ -54,6 +54,18 @@ doc:
 # Writes docs/performance.md (release profile; takes a few minutes).
 bench:
 	$(CARGO) bench --locked --bench praxis_bench
+
+# Runs every fuzz target for FUZZ_SECONDS each (libFuzzer via cargo-fuzz). Only a stable
+# toolchain can be installed here, so RUSTC_BOOTSTRAP lets cargo-fuzz pass its -Z flags, and
+# the sanitizer is off (ASan needs a nightly standard library).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = jsonrpc_line tool_arguments policy_compile audit_rows audit_args
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O --sanitizer none $$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -132,6 +132,20 @@ impl ServerHandler for PraxisServer {
     }
 }
 
+/// Parses a tool call's arguments exactly as `tools/call` does (used by the fuzz targets).
+pub fn parse_tool_arguments(
+    tool: &str,
+    arguments: &Value,
+) -> Result<crate::actuator::Operation, crate::actuator::ArgumentError> {
+    match arguments {
+        Value::Object(object) => tools::parse_call(tool, Some(object)),
+        Value::Null => tools::parse_call(tool, None),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => Err(
+            crate::actuator::ArgumentError::Invalid("arguments must be a JSON object".into()),
+        ),
+    }
+}
+
 /// The tools as `tools/list` reports them (for the golden-file test).
 pub fn tools_list_json() -> Value {
     serde_json::to_value(ListToolsResult::with_all_items(tools::tool_list())).unwrap_or(Value::Null)

@@ -156,60 +156,75 @@ impl<R: AsyncBufRead + Send + Unpin> GuardedStdio<R> {
         }
     }
 
-    /// Turns one complete line into a message, or the error reply it deserves
-    /// (`None` when it deserves none: a malformed notification).
-    fn decode(
-        &self,
-        line: &[u8],
-    ) -> Result<RxJsonRpcMessage<RoleServer>, Option<(Value, i64, String)>> {
-        match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(line) {
-            Ok(message) => return Ok(message),
-            Err(error) if error.is_syntax() || error.is_eof() => {
-                self.counters.parse_errors.fetch_add(1, Ordering::Relaxed);
-                return Err(Some((
-                    Value::Null,
-                    PARSE_ERROR,
-                    parse_error_message(&error),
-                )));
-            }
-            Err(_) => {}
+    /// Turns one complete line into a message, or the error reply it deserves, counting
+    /// the bad ones.
+    fn decode(&self, line: &[u8]) -> Result<RxJsonRpcMessage<RoleServer>, Option<ErrorReply>> {
+        let decoded = decode_line(line);
+        if let Err(Some(reply)) = &decoded {
+            let counter = if reply.code == PARSE_ERROR {
+                &self.counters.parse_errors
+            } else {
+                &self.counters.invalid_requests
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
-        // Valid JSON (or a data error inside valid JSON): find out what is wrong with it.
-        self.counters
-            .invalid_requests
-            .fetch_add(1, Ordering::Relaxed);
-        let value: Value = serde_json::from_slice(line)
-            .map_err(|error| Some((Value::Null, PARSE_ERROR, parse_error_message(&error))))?;
-        let Value::Object(object) = &value else {
-            return Err(Some((
-                Value::Null,
-                INVALID_REQUEST,
-                "invalid request: a message must be one JSON object (batches are not supported)"
-                    .into(),
-            )));
-        };
-        let id = match object.get("id") {
-            Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
-            _ => Value::Null,
-        };
-        let detail = match (object.get("jsonrpc"), object.get("method")) {
-            (Some(Value::String(version)), _) if version != "2.0" => {
-                "invalid request: jsonrpc must be \"2.0\"".to_owned()
-            }
-            (None, _) => "invalid request: the jsonrpc member is missing".to_owned(),
-            (_, Some(Value::String(method))) => format!(
-                "invalid request: the params of `{}` do not match the method",
-                crate::audit::cut(method, 128)
-            ),
-            _ => "invalid request: not a JSON-RPC 2.0 request, notification or response".to_owned(),
-        };
-        if object.get("method").is_some() && object.get("id").is_none() {
-            // A malformed notification gets no reply (JSON-RPC never answers notifications).
-            tracing::warn!(%detail, "malformed notification ignored");
-            return Err(None);
-        }
-        Err(Some((id, INVALID_REQUEST, detail)))
+        decoded
     }
+}
+
+/// A JSON-RPC error the guard sends for a line it could not pass on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorReply {
+    /// The request's id when it had a usable one, else `null`.
+    pub id: Value,
+    /// `-32700` (parse error) or `-32600` (invalid request).
+    pub code: i64,
+    pub message: String,
+}
+
+/// Decodes one line (without its newline): a message for rmcp, the error reply the line
+/// deserves, or `Err(None)` for a malformed notification, which gets no reply.
+/// Pure and total: it never panics, whatever the bytes (fuzzed in `fuzz/`).
+pub fn decode_line(line: &[u8]) -> Result<RxJsonRpcMessage<RoleServer>, Option<ErrorReply>> {
+    let reply = |id: Value, code: i64, message: String| Some(ErrorReply { id, code, message });
+    match serde_json::from_slice::<RxJsonRpcMessage<RoleServer>>(line) {
+        Ok(message) => return Ok(message),
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            return Err(reply(Value::Null, PARSE_ERROR, parse_error_message(&error)));
+        }
+        Err(_) => {}
+    }
+    // Valid JSON (or a data error inside valid JSON): find out what is wrong with it.
+    let value: Value = serde_json::from_slice(line)
+        .map_err(|error| reply(Value::Null, PARSE_ERROR, parse_error_message(&error)))?;
+    let Value::Object(object) = &value else {
+        return Err(reply(
+            Value::Null,
+            INVALID_REQUEST,
+            "invalid request: a message must be one JSON object (batches are not supported)".into(),
+        ));
+    };
+    let id = match object.get("id") {
+        Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+        _ => Value::Null,
+    };
+    let detail = match (object.get("jsonrpc"), object.get("method")) {
+        (Some(Value::String(version)), _) if version != "2.0" => {
+            "invalid request: jsonrpc must be \"2.0\"".to_owned()
+        }
+        (None, _) => "invalid request: the jsonrpc member is missing".to_owned(),
+        (_, Some(Value::String(method))) => format!(
+            "invalid request: the params of `{}` do not match the method",
+            crate::audit::cut(method, 128)
+        ),
+        _ => "invalid request: not a JSON-RPC 2.0 request, notification or response".to_owned(),
+    };
+    if object.get("method").is_some() && object.get("id").is_none() {
+        // A malformed notification gets no reply (JSON-RPC never answers notifications).
+        tracing::warn!(%detail, "malformed notification ignored");
+        return Err(None);
+    }
+    Err(reply(id, INVALID_REQUEST, detail))
 }
 
 fn parse_error_message(error: &serde_json::Error) -> String {
@@ -331,7 +346,9 @@ impl<R: AsyncBufRead + Send + Unpin> Transport<RoleServer> for GuardedStdio<R> {
                     }
                     return Some(message);
                 }
-                Err(Some((id, code, message))) => self.reply_error(id, code, message).await,
+                Err(Some(ErrorReply { id, code, message })) => {
+                    self.reply_error(id, code, message).await;
+                }
                 Err(None) => {}
             }
         }
