@@ -12,7 +12,9 @@
 //!   policy engine lands; it fails closed).
 //! - `audit` holds the hash chain: `canonical` (RFC 8785 style bytes), `chain` (pure sealing and
 //!   verification), `redact` (secrets never reach a record), `log` (appends through the store).
-//! - `store` is the only module that touches SQLite (WAL, append-only triggers, 0600).
+//! - `fleet` holds the fleet graph's domain types (facts, keys, provenance).
+//! - `store` is the only module that touches SQLite (WAL, append-only triggers, 0600); its
+//!   `bitemporal` submodule is the pure interval logic of facts.
 //! - `killswitch` is the durable sentinel file that stops every tool call.
 //! - `clock` is the only place that reads the wall clock.
 //!
@@ -25,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod digest;
 pub mod entropy;
+pub mod fleet;
 pub mod killswitch;
 pub mod policy;
 pub mod store;

@@ -12,6 +12,8 @@
 //!   and triggers, and from deleting or updating audit rows; SQLite's defensive mode blocks
 //!   writes to the schema itself.
 
+pub mod bitemporal;
+pub mod facts;
 mod schema;
 
 use std::fs::{self, OpenOptions};
@@ -352,7 +354,36 @@ fn authorize(action: &AuthAction<'_>) -> Authorization {
         | AuthAction::Savepoint { .. }
         | AuthAction::Function { .. }
         | AuthAction::Recursive => Authorization::Allow,
-        AuthAction::Insert { table_name } if *table_name == "audit" => Authorization::Allow,
+        AuthAction::Insert { table_name }
+            if matches!(
+                *table_name,
+                "audit" | "facts" | "subjects" | "predicates" | "fact_seen"
+            ) =>
+        {
+            Authorization::Allow
+        }
+        // Only the one-way transitions of a fact version, the sighting cache and the record
+        // clock may change; the triggers check that the transitions happen once.
+        AuthAction::Update {
+            table_name,
+            column_name,
+        } if (*table_name == "facts"
+            && matches!(
+                *column_name,
+                "valid_to"
+                    | "closed_at"
+                    | "closed_by"
+                    | "closed_reason"
+                    | "superseded_at"
+                    | "superseded_by"
+                    | "superseded_reason"
+            ))
+            || (*table_name == "fact_seen"
+                && matches!(*column_name, "last_seen" | "sightings"))
+            || (*table_name == "tx_clock" && *column_name == "last_tx") =>
+        {
+            Authorization::Allow
+        }
         AuthAction::Pragma { pragma_name, .. }
             if matches!(
                 *pragma_name,

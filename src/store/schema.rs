@@ -5,10 +5,11 @@
 //! Migrations are numbered by `PRAGMA user_version` and run inside one immediate transaction.
 
 /// The schema version this binary writes.
-pub(crate) const CURRENT_VERSION: i64 = 1;
+pub(crate) const CURRENT_VERSION: i64 = 2;
 
 /// Migration `n` (1-based) brings the schema from version `n - 1` to `n`.
-pub(crate) const MIGRATIONS: &[&str] = &[r"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE audit (
     seq        INTEGER PRIMARY KEY,
     entry_hash TEXT NOT NULL,
@@ -24,4 +25,110 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN
     SELECT RAISE(ABORT, 'audit is append-only: deletion is blocked');
 END;
-"];
+",
+    r"
+-- Record time is strictly increasing across every process that writes this database.
+CREATE TABLE tx_clock (
+    id      INTEGER PRIMARY KEY CHECK (id = 0),
+    last_tx INTEGER NOT NULL
+) STRICT;
+INSERT INTO tx_clock (id, last_tx) VALUES (0, 0);
+
+CREATE TABLE subjects (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+) STRICT;
+
+CREATE TABLE predicates (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+) STRICT;
+
+-- One row per version. Immutable but for two one-way transitions: closing (valid_to,
+-- closed_at, closed_by, closed_reason set once) and superseding (superseded_at,
+-- superseded_by, superseded_reason set once).
+CREATE TABLE facts (
+    id                INTEGER PRIMARY KEY,
+    subject_id        INTEGER NOT NULL REFERENCES subjects (id),
+    predicate_id      INTEGER NOT NULL REFERENCES predicates (id),
+    fact_type         INTEGER NOT NULL CHECK (fact_type BETWEEN 0 AND 3),
+    value             TEXT NOT NULL,
+    valid_from        INTEGER NOT NULL,
+    valid_to          INTEGER,
+    closed_at         INTEGER,
+    closed_by         TEXT,
+    closed_reason     TEXT,
+    recorded_at       INTEGER NOT NULL,
+    superseded_at     INTEGER,
+    superseded_by     TEXT,
+    superseded_reason TEXT,
+    actor             TEXT NOT NULL CHECK (actor <> ''),
+    reason            TEXT,
+    CHECK ((valid_to IS NULL) = (closed_at IS NULL) AND (valid_to IS NULL) = (closed_by IS NULL)),
+    CHECK ((superseded_at IS NULL) = (superseded_by IS NULL)),
+    CHECK (valid_to IS NULL OR valid_to > valid_from)
+) STRICT;
+
+-- Invariant: one active version per (subject, predicate, fact type).
+CREATE UNIQUE INDEX facts_active ON facts (subject_id, predicate_id, fact_type)
+    WHERE superseded_at IS NULL AND valid_to IS NULL;
+CREATE INDEX facts_by_subject ON facts (subject_id, predicate_id, fact_type, recorded_at);
+CREATE INDEX facts_by_predicate ON facts (predicate_id, fact_type, subject_id);
+
+-- Re-observing an identical value adds no version; this says when it was last seen.
+-- Deliberately mutable and outside the history: it is a cache of sightings, not a fact.
+CREATE TABLE fact_seen (
+    fact_id   INTEGER PRIMARY KEY REFERENCES facts (id),
+    last_seen INTEGER NOT NULL,
+    sightings INTEGER NOT NULL
+) STRICT;
+
+CREATE TRIGGER facts_no_delete BEFORE DELETE ON facts
+BEGIN
+    SELECT RAISE(ABORT, 'facts are append-only: deletion is blocked');
+END;
+
+CREATE TRIGGER facts_append_only BEFORE UPDATE ON facts
+WHEN NEW.id IS NOT OLD.id
+  OR NEW.subject_id IS NOT OLD.subject_id
+  OR NEW.predicate_id IS NOT OLD.predicate_id
+  OR NEW.fact_type IS NOT OLD.fact_type
+  OR NEW.value IS NOT OLD.value
+  OR NEW.valid_from IS NOT OLD.valid_from
+  OR NEW.recorded_at IS NOT OLD.recorded_at
+  OR NEW.actor IS NOT OLD.actor
+  OR NEW.reason IS NOT OLD.reason
+  OR (OLD.valid_to IS NOT NULL AND (NEW.valid_to IS NOT OLD.valid_to
+      OR NEW.closed_at IS NOT OLD.closed_at OR NEW.closed_by IS NOT OLD.closed_by
+      OR NEW.closed_reason IS NOT OLD.closed_reason))
+  OR (OLD.superseded_at IS NOT NULL AND (NEW.superseded_at IS NOT OLD.superseded_at
+      OR NEW.superseded_by IS NOT OLD.superseded_by
+      OR NEW.superseded_reason IS NOT OLD.superseded_reason))
+  OR (NEW.valid_to IS NULL AND OLD.valid_to IS NOT NULL)
+  OR (NEW.superseded_at IS NULL AND OLD.superseded_at IS NOT NULL)
+BEGIN
+    SELECT RAISE(ABORT, 'facts are append-only: only closing or superseding a version, once, is allowed');
+END;
+
+CREATE TRIGGER subjects_no_change BEFORE UPDATE ON subjects
+BEGIN
+    SELECT RAISE(ABORT, 'subjects are append-only');
+END;
+CREATE TRIGGER subjects_no_delete BEFORE DELETE ON subjects
+BEGIN
+    SELECT RAISE(ABORT, 'subjects are append-only');
+END;
+CREATE TRIGGER predicates_no_change BEFORE UPDATE ON predicates
+BEGIN
+    SELECT RAISE(ABORT, 'predicates are append-only');
+END;
+CREATE TRIGGER predicates_no_delete BEFORE DELETE ON predicates
+BEGIN
+    SELECT RAISE(ABORT, 'predicates are append-only');
+END;
+CREATE TRIGGER fact_seen_no_delete BEFORE DELETE ON fact_seen
+BEGIN
+    SELECT RAISE(ABORT, 'sightings are kept');
+END;
+",
+];
