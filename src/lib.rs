@@ -24,6 +24,7 @@ pub mod actuator;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod collectors;
 pub mod config;
 pub mod digest;
 pub mod entropy;

@@ -22,12 +22,106 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::audit::{self, AuditDecision, AuditLog, RecordDraft};
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::config::Settings;
 use crate::digest::Digest;
+use crate::fleet::{FactKey, FactType, FactVersion, Provenance};
 use crate::killswitch::{KillState, KillSwitch, TripOutcome};
 use crate::policy::{self, Classification, Policy, Tier};
 use crate::store::Durability;
+use crate::store::facts::{FactQuery, NewFact, PutOutcome};
+
+/// The predicate of a host's inventory record (a `desired` fact written by `praxis fleet import`).
+pub const INVENTORY_PREDICATE: &str = "inventory";
+
+/// An ingest's inputs, borrowed from its operation.
+struct Ingest<'call> {
+    collector: crate::collectors::Collector,
+    subject: &'call str,
+    raw: &'call str,
+    predicate: Option<&'call str>,
+}
+
+/// What of a call's arguments may enter the audit: ingested telemetry is untrusted host
+/// output and is never stored, only its hash and length (as praxis-py does).
+fn audit_view(tool: &str, arguments: &Value) -> Value {
+    let mut view = arguments.clone();
+    if tool == "ingest_observation"
+        && let Value::Object(map) = &mut view
+        && let Some(raw) = map.remove("raw")
+    {
+        let bytes = match &raw {
+            Value::String(text) => text.clone().into_bytes(),
+            other @ (Value::Null
+            | Value::Bool(_)
+            | Value::Number(_)
+            | Value::Array(_)
+            | Value::Object(_)) => other.to_string().into_bytes(),
+        };
+        map.insert(
+            "raw_sha256".into(),
+            Value::String(Digest::of(&bytes).to_hex()),
+        );
+        map.insert("raw_len".into(), Value::from(bytes.len()));
+    }
+    view
+}
+
+fn optional_time(timestamp: Option<Timestamp>) -> Value {
+    timestamp.map_or(Value::Null, |timestamp| {
+        Value::String(timestamp.to_string())
+    })
+}
+
+/// `query_facts` output: praxis-py's keys plus the timestamps.
+fn facts_json(
+    versions: &[FactVersion],
+    as_of_valid: Option<Timestamp>,
+    as_of_recorded: Option<Timestamp>,
+) -> Value {
+    let facts: Vec<Value> = versions
+        .iter()
+        .map(|version| {
+            json!({
+                "subject": version.key.subject,
+                "predicate": version.key.predicate,
+                "fact_type": version.key.fact_type.as_str(),
+                "value": version.value,
+                "valid_from": version.valid_from.to_string(),
+                "valid_to": optional_time(version.valid_to),
+                "recorded_at": version.recorded_at.to_string(),
+                "last_seen": optional_time(version.last_seen),
+            })
+        })
+        .collect();
+    json!({
+        "count": facts.len(),
+        "facts": facts,
+        "as_of_valid": optional_time(as_of_valid),
+        "as_of_recorded": optional_time(as_of_recorded),
+    })
+}
+
+/// One `fact_history` entry: praxis-py's keys plus all four timestamps, actor and reason.
+fn history_json(version: &FactVersion) -> Value {
+    json!({
+        "active": version.superseded_at.is_none() && version.valid_to.is_none(),
+        "predicate": version.key.predicate,
+        "t_recorded": version.recorded_at.to_string(),
+        "value": version.value,
+        "fact_type": version.key.fact_type.as_str(),
+        "valid_from": version.valid_from.to_string(),
+        "valid_to": optional_time(version.valid_to),
+        "recorded_at": version.recorded_at.to_string(),
+        "superseded_at": optional_time(version.superseded_at),
+        "closed_at": optional_time(version.closed_at),
+        "actor": version.created_by.actor,
+        "reason": version.created_by.reason,
+        "ended_by": version.ended_by.as_ref().map(|ended| ended.actor.clone()),
+        "ended_reason": version.ended_by.as_ref().and_then(|ended| ended.reason.clone()),
+        "last_seen": optional_time(version.last_seen),
+    })
+}
 
 pub use request::{
     ArgumentError, Effect, Operation, Outcome, Refusal, RefusalCode, Request, Response,
@@ -59,6 +153,9 @@ pub struct Actuator {
     clock: Arc<dyn Clock>,
     session_id: String,
     accepting: AtomicBool,
+    /// Set once this session has taken in untrusted content (ingested telemetry or read
+    /// observed facts back); the approval issue makes it gate actuation.
+    untrusted: AtomicBool,
     next_call: AtomicU64,
     in_flight: Mutex<BTreeMap<u64, InFlight>>,
 }
@@ -97,6 +194,7 @@ impl Actuator {
             clock,
             session_id,
             accepting: AtomicBool::new(true),
+            untrusted: AtomicBool::new(false),
             next_call: AtomicU64::new(0),
             in_flight: Mutex::new(BTreeMap::new()),
         }
@@ -219,7 +317,7 @@ impl Actuator {
             .map(|id| audit::cut(id, MAX_NAME_BYTES));
         draft.tier = Some(classification.tier);
         draft.rule_ids.clone_from(&classification.rule_ids);
-        draft.args = audit::audit_args(&request.arguments);
+        draft.args = audit::audit_args(&audit_view(&request.tool, &request.arguments));
 
         // 1. Validation: the arguments must have become a typed operation.
         let operation = match request.operation {
@@ -271,6 +369,16 @@ impl Actuator {
                     refusal.mode.as_str(),
                     refusal.tier
                 ),
+            );
+        }
+
+        // Ingesting telemetry marks the session as holding untrusted content, before the
+        // approval gate (praxis-py's order), whatever the ingest then yields.
+        if let Operation::IngestObservation { .. } = &operation {
+            self.mark_untrusted(
+                &request.tool,
+                draft.request_id.as_deref(),
+                "ingested telemetry",
             );
         }
 
@@ -329,6 +437,21 @@ impl Actuator {
             started,
         } = admitted;
         let effect = operation.effect();
+        if let Operation::IngestObservation {
+            collector,
+            subject,
+            raw,
+            predicate,
+        } = operation
+        {
+            let ingest = Ingest {
+                collector: *collector,
+                subject,
+                raw,
+                predicate: predicate.as_deref(),
+            };
+            return self.run_ingest(call, &classification, draft, started, &ingest);
+        }
         if effect == Effect::Write {
             draft.decision = AuditDecision::Intent;
             draft.ts = self.clock.now();
@@ -359,17 +482,17 @@ impl Actuator {
             }
         }
 
-        let result = self.handle(operation);
+        let result = self.handle(operation, draft.request_id.as_deref());
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         draft.ts = self.clock.now();
         draft.duration_ms = Some(duration_ms);
         draft.decision = match effect {
-            Effect::Read => AuditDecision::Allowed,
+            Effect::Read | Effect::Record => AuditDecision::Allowed,
             Effect::Write => AuditDecision::Outcome,
         };
         let outcome = Self::outcome_of(result, effect, &classification, &mut draft);
         let durability = match effect {
-            Effect::Read => Durability::Normal,
+            Effect::Read | Effect::Record => Durability::Normal,
             Effect::Write => Durability::Full,
         };
         let written = self.audit.append(&draft, durability);
@@ -379,7 +502,7 @@ impl Actuator {
                 outcome,
                 audit_seq: Some(sealed.seq),
             },
-            (Err(error), Effect::Read) => {
+            (Err(error), Effect::Read | Effect::Record) => {
                 tracing::error!(%error, "read not recorded; its output is withheld");
                 Response {
                     outcome: Outcome::Refused(Refusal {
@@ -454,12 +577,216 @@ impl Actuator {
     }
 
     /// The handlers. Reachable only from `run_admitted`.
-    fn handle(&self, operation: &Operation) -> Result<Value, String> {
+    fn handle(&self, operation: &Operation, request_id: Option<&str>) -> Result<Value, String> {
         match operation {
             Operation::ServerStatus => self.server_status(),
             Operation::AuditVerify => self.audit_verify(),
             Operation::EmergencyStop { reason } => Ok(self.emergency_stop(reason)),
+            Operation::QueryFacts {
+                subject,
+                fact_type,
+                as_of_valid,
+                as_of_recorded,
+            } => self.query_facts(
+                subject.as_deref(),
+                fact_type.as_deref(),
+                *as_of_valid,
+                *as_of_recorded,
+                request_id,
+            ),
+            Operation::FactHistory { subject, predicate } => {
+                self.fact_history(subject, predicate.as_deref(), request_id)
+            }
+            Operation::IngestObservation { .. } => {
+                Err("internal: an ingest runs with its record, not here".into())
+            }
         }
+    }
+
+    /// Records, once per session, that the session now holds untrusted content.
+    fn mark_untrusted(&self, tool: &str, request_id: Option<&str>, why: &str) {
+        if self.untrusted.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut draft = self.draft(&audit::cut(tool, MAX_NAME_BYTES), AuditDecision::Untrusted);
+        draft.request_id = request_id.map(str::to_owned);
+        draft.tier = Some(Tier::T0);
+        draft.args = json!({ "why": why });
+        if let Err(error) = self.audit.append(&draft, Durability::Full) {
+            tracing::error!(%error, "the untrusted-content mark could not be recorded");
+        }
+    }
+
+    /// Whether this session holds untrusted content.
+    pub fn holds_untrusted_content(&self) -> bool {
+        self.untrusted.load(Ordering::SeqCst)
+    }
+
+    fn query_facts(
+        &self,
+        subject: Option<&str>,
+        fact_type: Option<&str>,
+        as_of_valid: Option<Timestamp>,
+        as_of_recorded: Option<Timestamp>,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
+        let fact_type = match fact_type.map(str::parse::<FactType>) {
+            None => None,
+            Some(Ok(fact_type)) => Some(fact_type),
+            // praxis-py's contract: an unknown fact type matches nothing.
+            Some(Err(_)) => return Ok(facts_json(&[], as_of_valid, as_of_recorded)),
+        };
+        let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+        let versions = self
+            .audit
+            .store()
+            .facts_as_of(&FactQuery {
+                subject,
+                predicate: None,
+                fact_type,
+                valid_at: as_of_valid.unwrap_or(end_of_time),
+                known_at: as_of_recorded.unwrap_or(end_of_time),
+            })
+            .map_err(|error| error.to_string())?;
+        if versions
+            .iter()
+            .any(|version| version.key.fact_type == FactType::Observed)
+        {
+            self.mark_untrusted("query_facts", request_id, "read observed facts");
+        }
+        Ok(facts_json(&versions, as_of_valid, as_of_recorded))
+    }
+
+    fn fact_history(
+        &self,
+        subject: &str,
+        predicate: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
+        let versions = self
+            .audit
+            .store()
+            .fact_history(subject, predicate)
+            .map_err(|error| error.to_string())?;
+        if versions
+            .iter()
+            .any(|version| version.key.fact_type == FactType::Observed)
+        {
+            self.mark_untrusted("fact_history", request_id, "read observed facts");
+        }
+        let history: Vec<Value> = versions.iter().map(history_json).collect();
+        Ok(json!({ "count": history.len(), "history": history }))
+    }
+
+    /// Parses telemetry and writes the facts together with the call's one audit record.
+    fn run_ingest(
+        &self,
+        call: u64,
+        classification: &Classification,
+        mut draft: RecordDraft,
+        started: Instant,
+        ingest: &Ingest<'_>,
+    ) -> Response {
+        let parsed = crate::collectors::parse(ingest.collector, ingest.raw, ingest.predicate);
+        let now = self.clock.now();
+        let facts: Vec<NewFact> = parsed
+            .facts
+            .iter()
+            .map(|fact| NewFact {
+                key: FactKey {
+                    subject: ingest.subject.to_owned(),
+                    predicate: fact.predicate.clone(),
+                    fact_type: FactType::Observed,
+                },
+                // Telemetry can carry secrets (a probe of an env file, say); they are redacted
+                // before they enter the fleet graph, as they would be before the audit.
+                value: audit::redact::redact_value(&fact.value),
+                valid_from: now,
+            })
+            .collect();
+        let provenance = Provenance {
+            actor: format!("collector:{}", ingest.collector.as_str()),
+            reason: Some(format!(
+                "ingest_observation in session {} (request {})",
+                self.session_id,
+                draft.request_id.as_deref().unwrap_or("-")
+            )),
+        };
+        let inventory_host = self.is_inventory_host(ingest.subject);
+        let mut returned: Option<(Value, String)> = None;
+        draft.decision = AuditDecision::Allowed;
+        let written = self.audit.store().put_facts_audited(
+            &facts,
+            &provenance,
+            now,
+            Durability::Normal,
+            |outcomes, recorded_at, seq, previous| {
+                let changed = outcomes.iter().filter(|outcome| **outcome != PutOutcome::Unchanged).count();
+                let value = json!({
+                    "ingested": outcomes.len(),
+                    "subject": ingest.subject,
+                    "collector": ingest.collector.as_str(),
+                    "predicates": parsed.facts.iter().map(|fact| fact.predicate.as_str()).collect::<Vec<_>>(),
+                    "new_versions": changed,
+                    "unchanged": outcomes.len() - changed,
+                    "recorded_at": recorded_at.to_string(),
+                    "inventory_host": inventory_host,
+                    "untrusted": true,
+                    "notes": parsed.notes,
+                });
+                let body = value.to_string();
+                draft.ts = self.clock.now();
+                draft.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+                draft.target = Some(audit::cut(ingest.subject, MAX_NAME_BYTES));
+                draft.output_sha256 = Some(Digest::of(body.as_bytes()));
+                draft.output_len = Some(u64::try_from(body.len()).unwrap_or(u64::MAX));
+                returned = Some((value, body));
+                audit::chain::seal(&draft, seq, previous)
+            },
+        );
+        self.finish(call);
+        match (written, returned) {
+            (Ok((_, _, sealed)), Some((value, body))) => Response {
+                outcome: Outcome::Completed { value, body },
+                audit_seq: Some(sealed.seq),
+            },
+            (Err(error), _) => {
+                tracing::error!(%error, "an observation could not be stored");
+                let message = format!(
+                    "the observation could not be stored, so nothing was ingested: {error}"
+                );
+                self.conclude(
+                    draft,
+                    classification,
+                    started,
+                    RefusalCode::ToolFailed,
+                    &message,
+                    AuditDecision::Error,
+                )
+            }
+            (Ok(_), None) => self.conclude(
+                draft,
+                classification,
+                started,
+                RefusalCode::ToolFailed,
+                "internal: the ingest produced no result",
+                AuditDecision::Error,
+            ),
+        }
+    }
+
+    fn is_inventory_host(&self, subject: &str) -> bool {
+        let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+        self.audit
+            .store()
+            .facts_as_of(&FactQuery {
+                subject: Some(subject),
+                predicate: Some(INVENTORY_PREDICATE),
+                fact_type: Some(FactType::Desired),
+                valid_at: end_of_time,
+                known_at: end_of_time,
+            })
+            .is_ok_and(|versions| !versions.is_empty())
     }
 
     fn server_status(&self) -> Result<Value, String> {
@@ -478,6 +805,7 @@ impl Actuator {
             "mode": self.settings.mode.as_str(),
             "policy_hash": self.policy.hash().to_hex(),
             "kill_switch": {"engaged": engaged, "detail": detail},
+            "untrusted_content": self.holds_untrusted_content(),
             "audit_head_seq": head,
         }))
     }
@@ -524,14 +852,34 @@ impl Actuator {
 
     fn refuse(
         &self,
-        mut draft: RecordDraft,
+        draft: RecordDraft,
         classification: &Classification,
         started: Instant,
         code: RefusalCode,
         message: &str,
     ) -> Response {
+        self.conclude(
+            draft,
+            classification,
+            started,
+            code,
+            message,
+            AuditDecision::Denied,
+        )
+    }
+
+    /// Ends a call that returns no output: records `decision` with the code and message.
+    fn conclude(
+        &self,
+        mut draft: RecordDraft,
+        classification: &Classification,
+        started: Instant,
+        code: RefusalCode,
+        message: &str,
+        decision: AuditDecision,
+    ) -> Response {
         let message = audit::redact::redact_text(message).into_owned();
-        draft.decision = AuditDecision::Denied;
+        draft.decision = decision;
         draft.ts = self.clock.now();
         draft.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         draft.output_sha256 = Some(Digest::of(b""));

@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use crate::clock::Timestamp;
+use crate::collectors::Collector;
 use crate::policy::Tier;
 
 /// One tool call.
@@ -30,6 +32,26 @@ pub enum Operation {
     AuditVerify,
     /// Trip the kill switch.
     EmergencyStop { reason: String },
+    /// Read facts, now or as of a valid time and/or a record time.
+    QueryFacts {
+        subject: Option<String>,
+        /// Kept as text: an unknown fact type matches nothing (praxis-py's contract).
+        fact_type: Option<String>,
+        as_of_valid: Option<Timestamp>,
+        as_of_recorded: Option<Timestamp>,
+    },
+    /// Every version of a subject's facts.
+    FactHistory {
+        subject: String,
+        predicate: Option<String>,
+    },
+    /// Parse telemetry into observed facts.
+    IngestObservation {
+        collector: Collector,
+        subject: String,
+        raw: String,
+        predicate: Option<String>,
+    },
 }
 
 /// Whether an operation changes anything.
@@ -37,16 +59,23 @@ pub enum Operation {
 pub enum Effect {
     /// Reads only: one record, written after it ran, carrying the output hash.
     Read,
-    /// Changes state: a durable intent record before it runs and an outcome record after.
+    /// Changes state outside the database: a durable intent record before it runs and an
+    /// outcome record after.
     Write,
+    /// Changes praxis's own database only: the change and its one record commit together.
+    Record,
 }
 
 impl Operation {
     /// What the operation does to the world.
     pub fn effect(&self) -> Effect {
         match self {
-            Operation::ServerStatus | Operation::AuditVerify => Effect::Read,
+            Operation::ServerStatus
+            | Operation::AuditVerify
+            | Operation::QueryFacts { .. }
+            | Operation::FactHistory { .. } => Effect::Read,
             Operation::EmergencyStop { .. } => Effect::Write,
+            Operation::IngestObservation { .. } => Effect::Record,
         }
     }
 }

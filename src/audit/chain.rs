@@ -39,6 +39,8 @@ pub enum AuditDecision {
     SessionEnd,
     /// An operator acted from the command line (kill, resume, init).
     Operator,
+    /// The session took in untrusted content (ingested or read observed facts back).
+    Untrusted,
 }
 
 impl AuditDecision {
@@ -54,6 +56,7 @@ impl AuditDecision {
             AuditDecision::Interrupted => "interrupted",
             AuditDecision::SessionEnd => "session-end",
             AuditDecision::Operator => "operator",
+            AuditDecision::Untrusted => "untrusted-content",
         }
     }
 }

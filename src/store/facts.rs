@@ -13,9 +13,11 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::bitemporal::{self, Ending, WriteRefusal};
-use super::{Store, StoreError};
+use super::{Durability, Store, StoreError};
 use crate::audit::canonical;
+use crate::audit::chain::SealedRecord;
 use crate::clock::Timestamp;
+use crate::digest::Digest;
 use crate::fleet::{FactKey, FactType, FactVersion, Provenance};
 
 /// A fact write failure.
@@ -102,6 +104,38 @@ impl Store {
         }
         transaction.commit()?;
         Ok((outcomes, recorded_at))
+    }
+
+    /// Writes values and the audit record that describes the write in one transaction, so a
+    /// fact exists exactly when its record does. `seal` gets the outcomes, the record time and
+    /// the chain position, and returns the sealed record.
+    pub fn put_facts_audited<Seal>(
+        &self,
+        facts: &[NewFact],
+        provenance: &Provenance,
+        now: Timestamp,
+        durability: Durability,
+        seal: Seal,
+    ) -> Result<(Vec<PutOutcome>, Timestamp, SealedRecord), FactError>
+    where
+        Seal: FnOnce(&[PutOutcome], Timestamp, u64, &Digest) -> SealedRecord,
+    {
+        if provenance.actor.trim().is_empty() {
+            return Err(FactError::NoActor);
+        }
+        let mut connection = self.connection();
+        super::set_durability(&connection, durability)?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let recorded_at = next_tx(&transaction, now)?;
+        let mut outcomes = Vec::with_capacity(facts.len());
+        for fact in facts {
+            outcomes.push(put_one(&transaction, fact, provenance, recorded_at)?);
+        }
+        let sealed = super::append_audit_in(&transaction, |seq, previous| {
+            seal(&outcomes, recorded_at, seq, previous)
+        })?;
+        transaction.commit()?;
+        Ok((outcomes, recorded_at, sealed))
     }
 
     /// Ends the key's active version at valid time `valid_to` (the fact stopped being true).

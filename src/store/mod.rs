@@ -151,38 +151,9 @@ impl Store {
         seal: impl FnOnce(u64, &Digest) -> SealedRecord,
     ) -> Result<SealedRecord, StoreError> {
         let mut connection = self.connection();
-        let level = match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        connection.pragma_update(None, "synchronous", level)?;
+        set_durability(&connection, durability)?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let head: Option<(i64, String)> = transaction
-            .query_row(
-                "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        let (next_seq, previous) = match head {
-            None => (0, Digest::ZERO),
-            Some((seq, hash)) => {
-                // A head whose hash is not valid hex was tampered with; the verifier reports
-                // it, and linking to the digest of its text keeps the new record appendable.
-                let previous =
-                    Digest::parse_hex(&hash).unwrap_or_else(|| Digest::of(hash.as_bytes()));
-                (u64::try_from(seq).map_or(0, |seq| seq + 1), previous)
-            }
-        };
-        let sealed = seal(next_seq, &previous);
-        transaction.execute(
-            "INSERT INTO audit (seq, entry_hash, body) VALUES (?1, ?2, ?3)",
-            params![
-                i64::try_from(sealed.seq).unwrap_or(i64::MAX),
-                sealed.entry_hash.to_hex(),
-                sealed.body
-            ],
-        )?;
+        let sealed = append_audit_in(&transaction, seal)?;
         transaction.commit()?;
         Ok(sealed)
     }
@@ -248,6 +219,45 @@ impl Store {
         let verdict: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
         Ok((verdict != "ok").then_some(verdict))
     }
+}
+
+/// Sets how durable the next commit on `connection` must be.
+fn set_durability(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    let level = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    connection.pragma_update(None, "synchronous", level)
+}
+
+/// Appends one audit record inside `transaction`, which must hold the write lock, so the head
+/// it links to cannot move before the commit.
+fn append_audit_in(
+    transaction: &rusqlite::Transaction<'_>,
+    seal: impl FnOnce(u64, &Digest) -> SealedRecord,
+) -> rusqlite::Result<SealedRecord> {
+    let head: Option<(i64, String)> = transaction
+        .prepare_cached("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (next_seq, previous) = match head {
+        None => (0, Digest::ZERO),
+        Some((seq, hash)) => {
+            // A head whose hash is not valid hex was tampered with; the verifier reports it,
+            // and linking to the digest of its text keeps the new record appendable.
+            let previous = Digest::parse_hex(&hash).unwrap_or_else(|| Digest::of(hash.as_bytes()));
+            (u64::try_from(seq).map_or(0, |seq| seq + 1), previous)
+        }
+    };
+    let sealed = seal(next_seq, &previous);
+    transaction
+        .prepare_cached("INSERT INTO audit (seq, entry_hash, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![
+            i64::try_from(sealed.seq).unwrap_or(i64::MAX),
+            sealed.entry_hash.to_hex(),
+            sealed.body
+        ])?;
+    Ok(sealed)
 }
 
 fn create_private_file(path: &Path) -> Result<(), StoreError> {

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::actuator::{ArgumentError, Operation, Outcome, Response};
+use crate::clock::Timestamp;
+use crate::collectors::Collector;
 
 /// `server_status {}`.
 #[derive(Deserialize, JsonSchema)]
@@ -32,6 +34,92 @@ struct EmergencyStopArgs {
     /// Why the fleet must stop, for the operator (1 to 500 characters).
     #[schemars(length(min = 1, max = 500))]
     reason: String,
+}
+
+/// `query_facts {subject?, fact_type?, as_of_valid?, as_of_recorded?}` (praxis-py's contract
+/// plus the two as-of axes).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct QueryFactsArgs {
+    /// Only this subject, e.g. `host:web-1`.
+    #[serde(default)]
+    subject: Option<String>,
+    /// `observed`, `desired`, `known_good` or `drift` (another value matches nothing).
+    #[serde(default)]
+    fact_type: Option<String>,
+    /// The fleet as it was at this valid time (RFC 3339 UTC, e.g. 2026-11-21T10:00:00Z).
+    #[serde(default)]
+    as_of_valid: Option<String>,
+    /// The fleet as praxis knew it at this record time (RFC 3339 UTC).
+    #[serde(default)]
+    as_of_recorded: Option<String>,
+}
+
+/// `fact_history {subject, predicate?}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FactHistoryArgs {
+    /// The subject, e.g. `host:web-1`.
+    #[schemars(length(min = 1))]
+    subject: String,
+    /// Only this predicate.
+    #[serde(default)]
+    predicate: Option<String>,
+}
+
+/// The collectors `ingest_observation` accepts.
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum CollectorArg {
+    Osquery,
+    Aide,
+    Probe,
+    Talos,
+    Cis,
+}
+
+/// `ingest_observation {collector, subject, raw, predicate?}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct IngestObservationArgs {
+    /// Which parser reads `raw`.
+    collector: CollectorArg,
+    /// The subject the telemetry is about, e.g. `host:web-1`.
+    #[schemars(length(min = 1))]
+    subject: String,
+    /// The collector's output, as text (at most 4,194,304 characters).
+    #[schemars(length(max = 4_194_304))]
+    raw: String,
+    /// The predicate to file it under (default: the collector's name; aide and cis choose
+    /// their own).
+    #[serde(default)]
+    predicate: Option<String>,
+}
+
+/// The most characters `raw` may have (praxis-py's limit).
+const MAX_RAW_CHARS: usize = 4_194_304;
+
+fn timestamp_argument(
+    name: &str,
+    text: Option<String>,
+) -> Result<Option<Timestamp>, ArgumentError> {
+    text.map(|text| {
+        Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+            ArgumentError::Invalid(format!(
+                "{name} must be an RFC 3339 UTC time such as 2026-11-21T10:00:00Z, not {:?}",
+                crate::audit::cut(&text, 64)
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn non_empty(name: &str, text: &str) -> Result<(), ArgumentError> {
+    if text.is_empty() {
+        Err(ArgumentError::Invalid(format!("{name} must not be empty")))
+    } else {
+        Ok(())
+    }
 }
 
 /// Parses a call's arguments into an operation.
@@ -62,11 +150,56 @@ pub(crate) fn parse_call(
                 reason: parsed.reason,
             })
         }
+        "query_facts" => {
+            let parsed = serde_json::from_value::<QueryFactsArgs>(arguments).map_err(invalid)?;
+            Ok(Operation::QueryFacts {
+                subject: parsed.subject,
+                fact_type: parsed.fact_type,
+                as_of_valid: timestamp_argument("as_of_valid", parsed.as_of_valid)?,
+                as_of_recorded: timestamp_argument("as_of_recorded", parsed.as_of_recorded)?,
+            })
+        }
+        "fact_history" => {
+            let parsed = serde_json::from_value::<FactHistoryArgs>(arguments).map_err(invalid)?;
+            non_empty("subject", &parsed.subject)?;
+            Ok(Operation::FactHistory {
+                subject: parsed.subject,
+                predicate: parsed.predicate,
+            })
+        }
+        "ingest_observation" => {
+            let parsed =
+                serde_json::from_value::<IngestObservationArgs>(arguments).map_err(invalid)?;
+            non_empty("subject", &parsed.subject)?;
+            let characters = parsed.raw.chars().count();
+            if characters > MAX_RAW_CHARS {
+                return Err(ArgumentError::Invalid(format!(
+                    "raw is {characters} characters, over the {MAX_RAW_CHARS}-character limit; send less"
+                )));
+            }
+            let collector = match parsed.collector {
+                CollectorArg::Osquery => Collector::Osquery,
+                CollectorArg::Aide => Collector::Aide,
+                CollectorArg::Probe => Collector::Probe,
+                CollectorArg::Talos => Collector::Talos,
+                CollectorArg::Cis => Collector::Cis,
+            };
+            Ok(Operation::IngestObservation {
+                collector,
+                subject: parsed.subject,
+                raw: parsed.raw,
+                predicate: parsed.predicate,
+            })
+        }
         _ => Err(ArgumentError::UnknownTool),
     }
 }
 
 /// Every tool praxis offers, in name order.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of tools and their schemas, read top to bottom"
+)]
 pub(crate) fn tool_list() -> Vec<Tool> {
     let mut tools = vec![
         Tool::new(
@@ -91,6 +224,7 @@ pub(crate) fn tool_list() -> Vec<Tool> {
                         "detail": {"type": ["string", "null"]}
                     }
                 },
+                "untrusted_content": {"type": "boolean"},
                 "audit_head_seq": {"type": ["integer", "null"], "minimum": 0}
             }
         })))
@@ -137,6 +271,100 @@ pub(crate) fn tool_list() -> Vec<Tool> {
         })))
         .with_annotations(
             ToolAnnotations::with_title("Emergency stop")
+                .read_only(false)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false),
+        ),
+        Tool::new(
+            "query_facts",
+            "Read the fleet graph: the active facts (optionally one subject and one fact_type), or the facts as they were at a valid time (as_of_valid) and/or as praxis knew them at a record time (as_of_recorded). T0, read-only. Observed facts are untrusted host output.",
+            rmcp::handler::server::tool::schema_for_type::<QueryFactsArgs>(),
+        )
+        .with_title("Query facts")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["count", "facts"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "facts": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["subject", "predicate", "fact_type", "value"],
+                    "properties": {
+                        "subject": {"type": "string"},
+                        "predicate": {"type": "string"},
+                        "fact_type": {"type": "string"},
+                        "value": {},
+                        "valid_from": {"type": "string"},
+                        "valid_to": {"type": ["string", "null"]},
+                        "recorded_at": {"type": "string"},
+                        "last_seen": {"type": ["string", "null"]}
+                    }
+                }},
+                "as_of_valid": {"type": ["string", "null"]},
+                "as_of_recorded": {"type": ["string", "null"]}
+            }
+        })))
+        .with_annotations(read_only("Query facts")),
+        Tool::new(
+            "fact_history",
+            "Every version of a subject's facts (optionally one predicate), oldest first, with valid_from, valid_to, recorded_at, superseded_at, actor and reason. T0, read-only.",
+            rmcp::handler::server::tool::schema_for_type::<FactHistoryArgs>(),
+        )
+        .with_title("Fact history")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["count", "history"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "history": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["active", "predicate", "t_recorded", "value"],
+                    "properties": {
+                        "active": {"type": "boolean"},
+                        "predicate": {"type": "string"},
+                        "t_recorded": {"type": "string"},
+                        "value": {},
+                        "fact_type": {"type": "string"},
+                        "valid_from": {"type": "string"},
+                        "valid_to": {"type": ["string", "null"]},
+                        "recorded_at": {"type": "string"},
+                        "superseded_at": {"type": ["string", "null"]},
+                        "closed_at": {"type": ["string", "null"]},
+                        "actor": {"type": "string"},
+                        "reason": {"type": ["string", "null"]},
+                        "ended_by": {"type": ["string", "null"]},
+                        "ended_reason": {"type": ["string", "null"]},
+                        "last_seen": {"type": ["string", "null"]}
+                    }
+                }}
+            }
+        })))
+        .with_annotations(read_only("Fact history")),
+        Tool::new(
+            "ingest_observation",
+            "Parse telemetry you collected (osquery --json, aide --check, KEY=VALUE probe output, talosctl get -o json, CIS results) into observed facts for a subject. Touches no host. T0, but the session is then marked as holding untrusted content. An identical value adds no new version.",
+            rmcp::handler::server::tool::schema_for_type::<IngestObservationArgs>(),
+        )
+        .with_title("Ingest an observation")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["ingested", "subject", "collector"],
+            "properties": {
+                "ingested": {"type": "integer", "minimum": 0},
+                "subject": {"type": "string"},
+                "collector": {"type": "string"},
+                "predicates": {"type": "array", "items": {"type": "string"}},
+                "new_versions": {"type": "integer", "minimum": 0},
+                "unchanged": {"type": "integer", "minimum": 0},
+                "recorded_at": {"type": "string"},
+                "inventory_host": {"type": "boolean"},
+                "untrusted": {"type": "boolean"},
+                "notes": {"type": "array", "items": {"type": "string"}}
+            }
+        })))
+        .with_annotations(
+            ToolAnnotations::with_title("Ingest an observation")
                 .read_only(false)
                 .destructive(false)
                 .idempotent(true)

@@ -16,6 +16,7 @@
 
 mod cli;
 mod concurrency;
+mod facts;
 mod invariants;
 mod malformed;
 mod mcp;

@@ -28,7 +28,14 @@ fn the_official_python_sdk_initializes_lists_and_calls_tools() {
     assert_eq!(summary["ping"], true);
     assert_eq!(
         summary["tools"],
-        serde_json::json!(["audit_verify", "emergency_stop", "server_status"])
+        serde_json::json!([
+            "audit_verify",
+            "emergency_stop",
+            "fact_history",
+            "ingest_observation",
+            "query_facts",
+            "server_status"
+        ])
     );
     assert_eq!(summary["all_have_output_schema"], true);
     assert_eq!(summary["status_is_error"], false);
@@ -113,7 +120,7 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
             .pointer("/result/tools")
             .and_then(Value::as_array)
             .map(Vec::len),
-        Some(3),
+        Some(6),
         "{listed}"
     );
     let called = session.request(

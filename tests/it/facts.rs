@@ -1,0 +1,183 @@
+//! The fleet graph over MCP: ingest, query as of both axes, history, restart.
+
+use serde_json::{Value, json};
+
+use crate::support::{Session, StateDir, refusal_code};
+
+fn ingest(session: &mut Session, raw: &str) -> Value {
+    session.call(
+        "ingest_observation",
+        json!({"collector": "probe", "subject": "host:web-1", "raw": raw, "predicate": "os_release"}),
+    )
+}
+
+#[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
+fn ingest_twice_then_query_now_and_as_of_and_history_over_mcp() {
+    let directory = StateDir::initialised("facts-mcp");
+    let mut session = Session::initialised(&directory);
+    let first = ingest(&mut session, "ID=debian\nVERSION_ID=\"12\"\n");
+    assert_eq!(first["structuredContent"]["ingested"], 1, "{first}");
+    assert_eq!(first["structuredContent"]["untrusted"], true);
+    let first_recorded = first["structuredContent"]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = ingest(&mut session, "ID=debian\nVERSION_ID=\"12\"\n");
+    assert_eq!(
+        again["structuredContent"]["unchanged"], 1,
+        "an identical value adds no version"
+    );
+    let second = ingest(&mut session, "ID=debian\nVERSION_ID=\"13\"\n");
+    assert_eq!(second["structuredContent"]["new_versions"], 1);
+    let second_recorded = second["structuredContent"]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let now = session.call("query_facts", json!({"subject": "host:web-1"}));
+    let facts = now["structuredContent"]["facts"].as_array().unwrap();
+    assert_eq!(facts.len(), 1, "{now}");
+    assert_eq!(facts[0]["value"]["VERSION_ID"], "13");
+    assert_eq!(facts[0]["fact_type"], "observed");
+
+    // Between the two recorded versions, praxis knew the first value.
+    let between = praxis::clock::Timestamp::from_unix_nanos(
+        praxis::clock::Timestamp::parse_rfc3339(&second_recorded)
+            .unwrap()
+            .unix_nanos()
+            - 1,
+    );
+    let then = session.call(
+        "query_facts",
+        json!({"subject": "host:web-1", "as_of_recorded": between.to_string()}),
+    );
+    assert_eq!(
+        then["structuredContent"]["facts"][0]["value"]["VERSION_ID"], "12",
+        "{then}"
+    );
+    let before_anything = session.call(
+        "query_facts",
+        json!({"as_of_recorded": "2000-01-01T00:00:00Z"}),
+    );
+    assert_eq!(before_anything["structuredContent"]["count"], 0);
+    let valid_then = session.call(
+        "query_facts",
+        json!({"subject": "host:web-1", "as_of_valid": first_recorded}),
+    );
+    assert_eq!(
+        valid_then["structuredContent"]["facts"][0]["value"]["VERSION_ID"],
+        "12"
+    );
+
+    let history = session.call("fact_history", json!({"subject": "host:web-1"}));
+    let versions = history["structuredContent"]["history"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{history}");
+    assert_eq!(versions[0]["active"], false);
+    assert_eq!(versions[1]["active"], true);
+    for key in [
+        "valid_from",
+        "valid_to",
+        "recorded_at",
+        "superseded_at",
+        "actor",
+        "reason",
+        "t_recorded",
+    ] {
+        assert!(versions[0].get(key).is_some(), "history lacks {key}");
+    }
+    assert_eq!(versions[0]["actor"], "collector:probe");
+    assert!(
+        versions[0]["last_seen"].is_string(),
+        "the re-observation is remembered"
+    );
+
+    let unknown_type = session.call("query_facts", json!({"fact_type": "nonsense"}));
+    assert_eq!(
+        unknown_type["structuredContent"]["count"], 0,
+        "praxis-py contract: matches nothing"
+    );
+    let bad_time = session.call("query_facts", json!({"as_of_valid": "yesterday"}));
+    assert_eq!(refusal_code(&bad_time), Some("invalid-arguments"));
+    let status = session.call("server_status", json!({}));
+    assert_eq!(status["structuredContent"]["untrusted_content"], true);
+    assert_eq!(session.finish().0, 0);
+
+    // Every tool call is exactly one audit record, and the session was marked once.
+    let records = directory.records();
+    let per_call: std::collections::BTreeMap<String, usize> = records
+        .iter()
+        .filter(|record| {
+            record["request_id"].is_string() && record["decision"] != "untrusted-content"
+        })
+        .fold(std::collections::BTreeMap::new(), |mut counts, record| {
+            *counts
+                .entry(record["request_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+            counts
+        });
+    assert_eq!(per_call.len(), 11);
+    assert!(per_call.values().all(|count| *count == 1), "{per_call:?}");
+    assert_eq!(
+        records
+            .iter()
+            .filter(|record| record["decision"] == "untrusted-content")
+            .count(),
+        1
+    );
+    let ingest_record = records
+        .iter()
+        .find(|record| record["tool"] == "ingest_observation" && record["decision"] == "allowed")
+        .unwrap();
+    assert!(
+        ingest_record["args"].get("raw").is_none(),
+        "raw telemetry never enters the audit"
+    );
+    assert!(ingest_record["args"]["raw_sha256"].is_string());
+    assert_eq!(directory.verify().0, 0);
+
+    // Restart: the facts persist by default.
+    let mut restarted = Session::initialised(&directory);
+    let after = restarted.call("query_facts", json!({"subject": "host:web-1"}));
+    assert_eq!(
+        after["structuredContent"]["facts"][0]["value"]["VERSION_ID"],
+        "13"
+    );
+    assert_eq!(restarted.finish().0, 0);
+}
+
+#[test]
+fn ingested_secrets_are_redacted_and_hostile_input_is_refused_cleanly() {
+    let directory = StateDir::initialised("facts-hostile");
+    let mut session = Session::initialised(&directory);
+    let secret = ingest(
+        &mut session,
+        "DB_PASSWORD=hunter2\nAPI=token ghp_0123456789abcdefghijABCDEFGHIJ\n",
+    );
+    assert_eq!(secret["structuredContent"]["ingested"], 1);
+    let stored = session.call("query_facts", json!({"subject": "host:web-1"}));
+    let text = stored["structuredContent"].to_string();
+    assert!(
+        !text.contains("hunter2") && !text.contains("ghp_0123456789"),
+        "{text}"
+    );
+    let too_big = session.call(
+        "ingest_observation",
+        json!({"collector": "probe", "subject": "host:web-1", "raw": "x".repeat(4_194_305)}),
+    );
+    assert_eq!(refusal_code(&too_big), Some("invalid-arguments"));
+    let empty_subject = session.call(
+        "ingest_observation",
+        json!({"collector": "probe", "subject": "", "raw": "A=1"}),
+    );
+    assert_eq!(refusal_code(&empty_subject), Some("invalid-arguments"));
+    let bad_collector = session.call(
+        "ingest_observation",
+        json!({"collector": "nmap", "subject": "h", "raw": ""}),
+    );
+    assert_eq!(refusal_code(&bad_collector), Some("invalid-arguments"));
+    assert_eq!(session.finish().0, 0);
+    let database = std::fs::read(directory.database()).unwrap();
+    let wal = std::fs::read(directory.state().join("praxis.db-wal")).unwrap_or_default();
+    assert!(!String::from_utf8_lossy(&[database, wal].concat()).contains("hunter2"));
+}
