@@ -181,3 +181,41 @@ fn ingested_secrets_are_redacted_and_hostile_input_is_refused_cleanly() {
     let wal = std::fs::read(directory.state().join("praxis.db-wal")).unwrap_or_default();
     assert!(!String::from_utf8_lossy(&[database, wal].concat()).contains("hunter2"));
 }
+
+#[test]
+fn osquery_rows_become_typed_facts_for_the_model() {
+    let directory = StateDir::initialised("facts-osquery");
+    let mut session = Session::initialised(&directory);
+    let rows = json!([
+        {"name": "openssh-server", "version": "1:9.2p1-2+deb12u3", "arch": "amd64"},
+        {"name": "nginx", "version": "1.22.1-9", "arch": "amd64"},
+        {"name": "curl", "version": "7.88.1-10+deb12u5", "arch": "amd64"}
+    ]);
+    let ingested = session.call(
+        "ingest_observation",
+        json!({"collector": "osquery", "subject": "host:web-1", "raw": rows.to_string(), "predicate": "deb_packages"}),
+    );
+    assert_eq!(ingested["isError"], false, "{ingested}");
+    let facts = session.call("query_facts", json!({"subject": "host:web-1"}));
+    let predicates: Vec<&str> = facts["structuredContent"]["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|fact| fact["predicate"].as_str())
+        .collect();
+    assert!(predicates.contains(&"deb_packages"), "{predicates:?}");
+    assert!(predicates.contains(&"package:nginx"), "{predicates:?}");
+    let nginx = facts["structuredContent"]["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|fact| fact["predicate"] == "package:nginx")
+        .unwrap();
+    assert_eq!(nginx["value"]["version"], "1.22.1-9");
+    let malformed = session.call(
+        "ingest_observation",
+        json!({"collector": "osquery", "subject": "host:web-1", "raw": "[[[[{\"broken\""}),
+    );
+    assert_eq!(malformed["structuredContent"]["ingested"], 0, "{malformed}");
+    assert_eq!(session.finish().0, 0);
+}
