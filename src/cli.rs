@@ -19,11 +19,13 @@ use serde_json::{Value, json};
 use crate::actuator::{Actuator, SessionFacts};
 use crate::audit::chain::{self, StoredRow};
 use crate::audit::{AuditDecision, AuditLog, RecordDraft};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::{Settings, Sources};
 use crate::digest::{Digest, Hasher};
+use crate::fleet::{FactType, FactVersion};
 use crate::killswitch::{KillState, KillSwitch, TripOutcome};
 use crate::policy::{Policy, Tier};
+use crate::store::facts::FactQuery;
 use crate::store::{Durability, OpenMode, Store};
 use crate::transport;
 
@@ -72,6 +74,54 @@ pub enum Command {
     /// Verify, show or export the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The trusted inventory: import it, list hosts, show a host now or as of a time.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+/// `praxis fleet ...`.
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// Import an inventory: Ansible INI, YAML, `ansible-inventory --list` JSON, or praxis TOML.
+    /// Every host needs a determinable `host_type` (`praxis_host_type`, or membership of a group
+    /// named linux, talos, bmc, windows or cloud). Changed hosts are superseded and hosts no
+    /// longer listed are retracted, with your OS user as actor and the import as reason.
+    /// All or nothing: any problem imports nothing.
+    Import {
+        /// The inventory file.
+        file: PathBuf,
+        /// The format (default: from the extension, else from the contents).
+        #[arg(long, value_parser = ["ini", "yaml", "json", "toml"])]
+        format: Option<String>,
+        /// Show what would change without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the hosts of the current inventory.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one host's facts: now, or as of a time (valid and known at that time).
+    Show {
+        /// The host name as in the inventory.
+        host: String,
+        /// An RFC 3339 UTC time, e.g. 2026-11-21T10:00:00Z.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every version of one host's facts, with all four timestamps, actor and reason.
+    History {
+        /// The host name as in the inventory.
+        host: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `praxis audit ...`.
@@ -164,7 +214,8 @@ pub fn init_tracing(cli: &Cli) {
         | Command::Doctor
         | Command::Kill { .. }
         | Command::Resume { .. }
-        | Command::Audit(_) => "warn",
+        | Command::Audit(_)
+        | Command::Fleet(_) => "warn",
     };
     let requested = std::env::var("PRAXIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -206,6 +257,18 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Audit(AuditCommand::Show(arguments)) => audit_show(&settings, &arguments),
         Command::Audit(AuditCommand::Export { format, output }) => {
             audit_export(&settings, format, output.as_deref())
+        }
+        Command::Fleet(FleetCommand::Import {
+            file,
+            format,
+            dry_run,
+        }) => fleet_import(&settings, &file, format.as_deref(), dry_run),
+        Command::Fleet(FleetCommand::List { json }) => fleet_list(&settings, json),
+        Command::Fleet(FleetCommand::Show { host, as_of, json }) => {
+            fleet_show(&settings, &host, as_of.as_deref(), json)
+        }
+        Command::Fleet(FleetCommand::History { host, json }) => {
+            fleet_history(&settings, &host, json)
         }
     }
 }
@@ -695,4 +758,144 @@ fn doctor(settings: &Settings) -> Result<u8, Failure> {
         writeln!(out, "doctor: {problems} problem(s) found")?;
         Ok(1)
     }
+}
+
+/// The subject a host's facts are filed under.
+fn host_subject(host: &str) -> String {
+    format!("host:{host}")
+}
+
+fn fleet_list(settings: &Settings, as_json: bool) -> Result<u8, Failure> {
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+    let hosts = store.facts_as_of(&FactQuery {
+        subject: None,
+        predicate: Some(crate::actuator::INVENTORY_PREDICATE),
+        fact_type: Some(FactType::Desired),
+        valid_at: end_of_time,
+        known_at: end_of_time,
+    })?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    if as_json {
+        let values: Vec<&Value> = hosts.iter().map(|host| &host.value).collect();
+        writeln!(
+            out,
+            "{}",
+            Value::Array(values.into_iter().cloned().collect())
+        )?;
+    } else {
+        for host in &hosts {
+            let groups: Vec<&str> = host.value["groups"]
+                .as_array()
+                .map(|groups| groups.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{:<24} {:<8} {}",
+                host.value["name"].as_str().unwrap_or("?"),
+                host.value["host_type"].as_str().unwrap_or("?"),
+                groups.join(",")
+            )?;
+        }
+        writeln!(out, "{} hosts", hosts.len())?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn print_versions(versions: &[FactVersion], as_json: bool) -> Result<(), Failure> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    for version in versions {
+        if as_json {
+            writeln!(
+                out,
+                "{}",
+                json!({
+                    "subject": version.key.subject,
+                    "predicate": version.key.predicate,
+                    "fact_type": version.key.fact_type.as_str(),
+                    "value": version.value,
+                    "valid_from": version.valid_from.to_string(),
+                    "valid_to": version.valid_to.map(|time| time.to_string()),
+                    "recorded_at": version.recorded_at.to_string(),
+                    "superseded_at": version.superseded_at.map(|time| time.to_string()),
+                    "actor": version.created_by.actor,
+                    "reason": version.created_by.reason,
+                    "ended_by": version.ended_by.as_ref().map(|ended| ended.actor.clone()),
+                    "ended_reason": version.ended_by.as_ref().and_then(|ended| ended.reason.clone()),
+                })
+            )?;
+        } else {
+            let ended = match (&version.valid_to, &version.superseded_at) {
+                (_, Some(superseded)) => format!("superseded {superseded}"),
+                (Some(valid_to), None) => format!("until {valid_to}"),
+                (None, None) => "current".to_owned(),
+            };
+            writeln!(
+                out,
+                "{:<10} {:<28} {} (from {}, recorded {}, {ended}, by {})",
+                version.key.fact_type.as_str(),
+                version.key.predicate,
+                crate::audit::cut(&version.value.to_string(), 200),
+                version.valid_from,
+                version.recorded_at,
+                version.created_by.actor
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn fleet_show(
+    settings: &Settings,
+    host: &str,
+    as_of: Option<&str>,
+    as_json: bool,
+) -> Result<u8, Failure> {
+    let at = match as_of {
+        Some(text) => Timestamp::parse_rfc3339(text).ok_or_else(|| {
+            Failure::usage(format!(
+                "--as-of {text:?} is not an RFC 3339 UTC time such as 2026-11-21T10:00:00Z"
+            ))
+        })?,
+        None => Timestamp::from_unix_nanos(i64::MAX),
+    };
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let subject = host_subject(host);
+    let versions = store.facts_as_of(&FactQuery {
+        subject: Some(&subject),
+        predicate: None,
+        fact_type: None,
+        valid_at: at,
+        known_at: at,
+    })?;
+    if versions.is_empty() {
+        return Err(Failure::failed(format!(
+            "no facts about {host}{}",
+            as_of.map_or(String::new(), |time| format!(" as of {time}"))
+        )));
+    }
+    print_versions(&versions, as_json)?;
+    Ok(0)
+}
+
+fn fleet_history(settings: &Settings, host: &str, as_json: bool) -> Result<u8, Failure> {
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let versions = store.fact_history(&host_subject(host), None)?;
+    if versions.is_empty() {
+        return Err(Failure::failed(format!("no facts about {host}")));
+    }
+    print_versions(&versions, as_json)?;
+    Ok(0)
+}
+
+fn fleet_import(
+    settings: &Settings,
+    file: &Path,
+    format: Option<&str>,
+    dry_run: bool,
+) -> Result<u8, Failure> {
+    let _ = (settings, file, format, dry_run);
+    Err(Failure::failed("fleet import is not available yet"))
 }

@@ -597,10 +597,54 @@ impl Actuator {
             Operation::FactHistory { subject, predicate } => {
                 self.fact_history(subject, predicate.as_deref(), request_id)
             }
+            Operation::ListHosts { group, host_type } => {
+                self.list_hosts(group.as_deref(), host_type.as_deref())
+            }
             Operation::IngestObservation { .. } => {
                 Err("internal: an ingest runs with its record, not here".into())
             }
         }
+    }
+
+    /// The inventory hosts, from their `inventory` facts (written only by `praxis fleet import`).
+    fn list_hosts(&self, group: Option<&str>, host_type: Option<&str>) -> Result<Value, String> {
+        let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+        let versions = self
+            .audit
+            .store()
+            .facts_as_of(&FactQuery {
+                subject: None,
+                predicate: Some(INVENTORY_PREDICATE),
+                fact_type: Some(FactType::Desired),
+                valid_at: end_of_time,
+                known_at: end_of_time,
+            })
+            .map_err(|error| error.to_string())?;
+        let hosts: Vec<Value> = versions
+            .iter()
+            .filter(|version| {
+                let in_group = group.is_none_or(|group| {
+                    version.value["groups"]
+                        .as_array()
+                        .is_some_and(|groups| groups.iter().any(|member| member == group))
+                });
+                let of_type = host_type.is_none_or(|wanted| version.value["host_type"] == wanted);
+                in_group && of_type
+            })
+            .map(|version| {
+                let kind = version.value["host_type"].as_str().unwrap_or_default();
+                json!({
+                    "name": version.value["name"],
+                    "subject": version.key.subject,
+                    "host_type": kind,
+                    "groups": version.value["groups"],
+                    "adapters": crate::fleet::adapters_for(kind),
+                    "connection": version.value["connection"],
+                    "since": version.valid_from.to_string(),
+                })
+            })
+            .collect();
+        Ok(json!({ "count": hosts.len(), "hosts": hosts }))
     }
 
     /// Records, once per session, that the session now holds untrusted content.

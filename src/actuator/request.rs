@@ -45,6 +45,11 @@ pub enum Operation {
         subject: String,
         predicate: Option<String>,
     },
+    /// The trusted inventory, optionally one group or one host type.
+    ListHosts {
+        group: Option<String>,
+        host_type: Option<String>,
+    },
     /// Parse telemetry into observed facts.
     IngestObservation {
         collector: Collector,
@@ -73,7 +78,8 @@ impl Operation {
             Operation::ServerStatus
             | Operation::AuditVerify
             | Operation::QueryFacts { .. }
-            | Operation::FactHistory { .. } => Effect::Read,
+            | Operation::FactHistory { .. }
+            | Operation::ListHosts { .. } => Effect::Read,
             Operation::EmergencyStop { .. } => Effect::Write,
             Operation::IngestObservation { .. } => Effect::Record,
         }

@@ -83,6 +83,18 @@ impl FromStr for FactType {
     }
 }
 
+/// The adapters a host type allows (PRODUCT.md §10); runbooks run locally for any host.
+pub fn adapters_for(host_type: &str) -> &'static [&'static str] {
+    match host_type {
+        "linux" => &["ssh", "ansible", "opentofu", "runbook"],
+        "windows" => &["ssh", "runbook"],
+        "talos" => &["talosctl", "runbook"],
+        "bmc" => &["redfish", "runbook"],
+        "cloud" => &["opentofu", "runbook"],
+        _ => &[],
+    }
+}
+
 /// Identifies the one active fact: (subject, predicate, fact type).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct FactKey {

@@ -138,6 +138,44 @@ impl Store {
         Ok((outcomes, recorded_at, sealed))
     }
 
+    /// Applies a set of changes in one transaction: every value in `puts` is written, every key
+    /// in `retractions` that is active ends at `now` (valid time). All or nothing.
+    pub fn apply_changes(
+        &self,
+        puts: &[NewFact],
+        retractions: &[FactKey],
+        provenance: &Provenance,
+        now: Timestamp,
+    ) -> Result<(Vec<PutOutcome>, usize, Timestamp), FactError> {
+        if provenance.actor.trim().is_empty() {
+            return Err(FactError::NoActor);
+        }
+        if !retractions.is_empty()
+            && provenance
+                .reason
+                .as_deref()
+                .is_none_or(|reason| reason.trim().is_empty())
+        {
+            return Err(FactError::NoReason);
+        }
+        let mut connection = self.connection();
+        super::set_durability(&connection, Durability::Full)?;
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let recorded_at = next_tx(&transaction, now)?;
+        let mut outcomes = Vec::with_capacity(puts.len());
+        for fact in puts {
+            outcomes.push(put_one(&transaction, fact, provenance, recorded_at)?);
+        }
+        let mut retracted = 0;
+        for key in retractions {
+            if retract_one(&transaction, key, now, provenance, recorded_at)? {
+                retracted += 1;
+            }
+        }
+        transaction.commit()?;
+        Ok((outcomes, retracted, recorded_at))
+    }
+
     /// Ends the key's active version at valid time `valid_to` (the fact stopped being true).
     /// Returns whether there was an active version.
     pub fn retract_fact(
@@ -160,52 +198,51 @@ impl Store {
         let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let recorded_at = next_tx(&transaction, now)?;
-        let Some((subject_id, predicate_id)) = key_ids(&transaction, key)? else {
-            return Ok(false);
-        };
-        let Some(active) = active_version(&transaction, subject_id, predicate_id, key.fact_type)?
-        else {
-            return Ok(false);
-        };
-        let boundary = closed_boundary(&transaction, subject_id, predicate_id, key.fact_type)?;
-        let ending = bitemporal::ending(Some(active.valid_from), boundary, valid_to)
-            .map_err(|refusal| backdated(key, valid_to, refusal))?;
-        end_version(
-            &transaction,
-            active.id,
-            ending,
-            valid_to,
-            provenance,
-            recorded_at,
-        )?;
+        let retracted = retract_one(&transaction, key, valid_to, provenance, recorded_at)?;
         transaction.commit()?;
-        Ok(true)
+        Ok(retracted)
     }
 
     /// The versions visible at `query.valid_at` as known at `query.known_at`, in insertion order.
     pub fn facts_as_of(&self, query: &FactQuery<'_>) -> Result<Vec<FactVersion>, StoreError> {
         let connection = self.connection();
-        let sql = format!(
+        // The filters become plain equalities on interned ids, so SQLite can use the subject
+        // or predicate index instead of scanning every version.
+        let mut sql = format!(
             "SELECT {VERSION_COLUMNS} FROM facts f \
              JOIN subjects s ON s.id = f.subject_id JOIN predicates p ON p.id = f.predicate_id \
-             WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR p.name = ?2) \
-               AND (?3 IS NULL OR f.fact_type = ?3) \
-               AND f.recorded_at <= ?5 AND (f.superseded_at IS NULL OR f.superseded_at > ?5) \
-               AND f.valid_from <= ?4 \
-               AND (f.valid_to IS NULL OR f.closed_at > ?5 OR f.valid_to > ?4) \
-             ORDER BY f.id"
+             WHERE f.recorded_at <= :known AND (f.superseded_at IS NULL OR f.superseded_at > :known) \
+               AND f.valid_from <= :valid \
+               AND (f.valid_to IS NULL OR f.closed_at > :known OR f.valid_to > :valid)"
         );
+        if query.subject.is_some() {
+            sql.push_str(" AND f.subject_id = (SELECT id FROM subjects WHERE name = :subject)");
+        }
+        if query.predicate.is_some() {
+            sql.push_str(
+                " AND f.predicate_id = (SELECT id FROM predicates WHERE name = :predicate)",
+            );
+        }
+        if query.fact_type.is_some() {
+            sql.push_str(" AND f.fact_type = :fact_type");
+        }
+        sql.push_str(" ORDER BY f.id");
         let mut statement = connection.prepare_cached(&sql)?;
-        let rows = statement.query_map(
-            params![
-                query.subject,
-                query.predicate,
-                query.fact_type.map(FactType::code),
-                query.valid_at.unix_nanos(),
-                query.known_at.unix_nanos()
-            ],
-            version_from_row,
-        )?;
+        let known = query.known_at.unix_nanos();
+        let valid = query.valid_at.unix_nanos();
+        let fact_type = query.fact_type.map(FactType::code);
+        let mut parameters: Vec<(&str, &dyn rusqlite::ToSql)> =
+            vec![(":known", &known), (":valid", &valid)];
+        if let Some(subject) = &query.subject {
+            parameters.push((":subject", subject));
+        }
+        if let Some(predicate) = &query.predicate {
+            parameters.push((":predicate", predicate));
+        }
+        if let Some(fact_type) = &fact_type {
+            parameters.push((":fact_type", fact_type));
+        }
+        let rows = statement.query_map(parameters.as_slice(), version_from_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
@@ -219,7 +256,8 @@ impl Store {
         let sql = format!(
             "SELECT {VERSION_COLUMNS} FROM facts f \
              JOIN subjects s ON s.id = f.subject_id JOIN predicates p ON p.id = f.predicate_id \
-             WHERE s.name = ?1 AND (?2 IS NULL OR p.name = ?2) ORDER BY f.id"
+             WHERE f.subject_id = (SELECT id FROM subjects WHERE name = ?1) \
+               AND (?2 IS NULL OR p.name = ?2) ORDER BY f.id"
         );
         let mut statement = connection.prepare_cached(&sql)?;
         let rows = statement.query_map(params![subject, predicate], version_from_row)?;
@@ -354,6 +392,34 @@ fn end_version(
         }
     }
     Ok(())
+}
+
+/// Ends `key`'s active version at valid time `valid_to`; false when it has none.
+fn retract_one(
+    transaction: &Transaction<'_>,
+    key: &FactKey,
+    valid_to: Timestamp,
+    provenance: &Provenance,
+    recorded_at: Timestamp,
+) -> Result<bool, FactError> {
+    let Some((subject_id, predicate_id)) = key_ids(transaction, key)? else {
+        return Ok(false);
+    };
+    let Some(active) = active_version(transaction, subject_id, predicate_id, key.fact_type)? else {
+        return Ok(false);
+    };
+    let boundary = closed_boundary(transaction, subject_id, predicate_id, key.fact_type)?;
+    let ending = bitemporal::ending(Some(active.valid_from), boundary, valid_to)
+        .map_err(|refusal| backdated(key, valid_to, refusal))?;
+    end_version(
+        transaction,
+        active.id,
+        ending,
+        valid_to,
+        provenance,
+        recorded_at,
+    )?;
+    Ok(true)
 }
 
 fn put_one(

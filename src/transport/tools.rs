@@ -67,6 +67,41 @@ struct FactHistoryArgs {
     predicate: Option<String>,
 }
 
+/// The host types of the trusted inventory.
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum HostTypeArg {
+    Linux,
+    Talos,
+    Bmc,
+    Windows,
+    Cloud,
+}
+
+impl HostTypeArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            HostTypeArg::Linux => "linux",
+            HostTypeArg::Talos => "talos",
+            HostTypeArg::Bmc => "bmc",
+            HostTypeArg::Windows => "windows",
+            HostTypeArg::Cloud => "cloud",
+        }
+    }
+}
+
+/// `list_hosts {group?, host_type?}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ListHostsArgs {
+    /// Only hosts in this inventory group.
+    #[serde(default)]
+    group: Option<String>,
+    /// Only hosts of this type.
+    #[serde(default)]
+    host_type: Option<HostTypeArg>,
+}
+
 /// The collectors `ingest_observation` accepts.
 #[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
@@ -165,6 +200,15 @@ pub(crate) fn parse_call(
             Ok(Operation::FactHistory {
                 subject: parsed.subject,
                 predicate: parsed.predicate,
+            })
+        }
+        "list_hosts" => {
+            let parsed = serde_json::from_value::<ListHostsArgs>(arguments).map_err(invalid)?;
+            Ok(Operation::ListHosts {
+                group: parsed.group,
+                host_type: parsed
+                    .host_type
+                    .map(|host_type| host_type.as_str().to_owned()),
             })
         }
         "ingest_observation" => {
@@ -341,6 +385,33 @@ pub(crate) fn tool_list() -> Vec<Tool> {
             }
         })))
         .with_annotations(read_only("Fact history")),
+        Tool::new(
+            "list_hosts",
+            "The trusted inventory the operator imported: every host with its host_type, groups, the adapters its type allows, and its connection details (never secrets). Optionally only one group or one host_type. T0, read-only.",
+            rmcp::handler::server::tool::schema_for_type::<ListHostsArgs>(),
+        )
+        .with_title("List hosts")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["count", "hosts"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "hosts": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["name", "host_type", "groups", "adapters"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "subject": {"type": "string"},
+                        "host_type": {"type": "string"},
+                        "groups": {"type": "array", "items": {"type": "string"}},
+                        "adapters": {"type": "array", "items": {"type": "string"}},
+                        "connection": {"type": "object"},
+                        "since": {"type": "string"}
+                    }
+                }}
+            }
+        })))
+        .with_annotations(read_only("List hosts")),
         Tool::new(
             "ingest_observation",
             "Parse telemetry you collected (osquery --json, aide --check, KEY=VALUE probe output, talosctl get -o json, CIS results) into observed facts for a subject. Touches no host. T0, but the session is then marked as holding untrusted content. An identical value adds no new version.",

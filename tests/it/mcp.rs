@@ -33,6 +33,7 @@ fn the_official_python_sdk_initializes_lists_and_calls_tools() {
             "emergency_stop",
             "fact_history",
             "ingest_observation",
+            "list_hosts",
             "query_facts",
             "server_status"
         ])
@@ -120,7 +121,7 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
             .pointer("/result/tools")
             .and_then(Value::as_array)
             .map(Vec::len),
-        Some(6),
+        Some(7),
         "{listed}"
     );
     let called = session.request(
