@@ -29,6 +29,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{machine, peak_rss_kib};
 use praxis::audit::AuditLog;
 use praxis::audit::chain::{AuditDecision, RecordDraft};
 use praxis::clock::{Clock, SystemClock};
@@ -110,17 +113,6 @@ impl Server {
         drop(self.stdin);
         self.child.wait().unwrap();
     }
-}
-
-/// Peak resident memory of a process (`VmHWM`), in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
 }
 
 struct Stats {
@@ -260,33 +252,6 @@ fn verify_rate(root: &Path, records: usize) -> (f64, f64) {
     (library, command)
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|line| line.starts_with("model name"))
-        .and_then(|line| line.split(':').nth(1))
-        .map_or_else(|| "unknown".into(), |name| name.trim().to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .next()
-        .map_or_else(String::new, |line| {
-            line.split_whitespace().nth(1).unwrap_or("0").to_owned()
-        });
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{cpu}, {cores} cores, {} GiB RAM, Linux {}",
-        memory.parse::<u64>().unwrap_or(0) / 1024 / 1024,
-        kernel.trim()
-    )
-}
-
-#[expect(
-    clippy::too_many_lines,
-    reason = "the report is one table, written in order"
-)]
 fn main() {
     if std::env::args().any(|argument| argument == "--list") {
         return;
@@ -314,13 +279,6 @@ fn main() {
     let peak = peak_sequential.max(peak_pipelined);
 
     let mut report = String::new();
-    writeln!(report, "# Performance").unwrap();
-    writeln!(report).unwrap();
-    writeln!(
-        report,
-        "Written by `make bench` (`cargo bench --bench praxis_bench`); do not edit by hand."
-    )
-    .unwrap();
     writeln!(
         report,
         "Release profile (thin LTO, `panic = \"abort\"`, overflow checks on), praxis {}.",
@@ -391,15 +349,7 @@ fn main() {
     )
     .unwrap();
     writeln!(report).unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("docs")
-        .join("performance.md");
-    let existing = std::fs::read_to_string(&path).unwrap_or_default();
-    let notes = existing.split_once("<!-- notes -->").map_or_else(
-        || "\n## Notes\n\n".to_owned(),
-        |(_, notes)| notes.to_owned(),
-    );
-    std::fs::write(&path, format!("{report}<!-- notes -->{notes}")).unwrap();
+    common::write_section("stdio", &report);
     println!("{report}");
     drop(std::fs::remove_dir_all(&root));
 }
