@@ -1,6 +1,6 @@
 # praxis: the two commands a fresh Debian machine needs are `make demo` and `make test`.
-# Both install what they need themselves (Python's MCP SDK with pip; util-linux's `script`
-# ships with Debian).
+# Both install what they need themselves (Python's MCP SDK and ansible-core with pip;
+# util-linux's `script` ships with Debian).
 
 CARGO ?= cargo
 PYTHON ?= python3
@@ -31,6 +31,7 @@ ci: test doc
 
 deps:
 	@$(PYTHON) -c 'import mcp' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'mcp>=1.20,<3'
+	@command -v ansible-inventory >/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'ansible-core==2.19.14'
 	@command -v script >/dev/null || (apt-get update -qq && apt-get install -y -qq bsdutils)
 
 fmt-check:

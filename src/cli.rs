@@ -760,11 +760,6 @@ fn doctor(settings: &Settings) -> Result<u8, Failure> {
     }
 }
 
-/// The subject a host's facts are filed under.
-fn host_subject(host: &str) -> String {
-    format!("host:{host}")
-}
-
 fn fleet_list(settings: &Settings, as_json: bool) -> Result<u8, Failure> {
     let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
     let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
@@ -862,7 +857,7 @@ fn fleet_show(
         None => Timestamp::from_unix_nanos(i64::MAX),
     };
     let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
-    let subject = host_subject(host);
+    let subject = crate::fleet::import::host_subject(host);
     let versions = store.facts_as_of(&FactQuery {
         subject: Some(&subject),
         predicate: None,
@@ -882,7 +877,7 @@ fn fleet_show(
 
 fn fleet_history(settings: &Settings, host: &str, as_json: bool) -> Result<u8, Failure> {
     let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
-    let versions = store.fact_history(&host_subject(host), None)?;
+    let versions = store.fact_history(&crate::fleet::import::host_subject(host), None)?;
     if versions.is_empty() {
         return Err(Failure::failed(format!("no facts about {host}")));
     }
@@ -890,12 +885,142 @@ fn fleet_history(settings: &Settings, host: &str, as_json: bool) -> Result<u8, F
     Ok(0)
 }
 
+/// Reads and parses an inventory file; every problem goes to stderr, one line each.
+fn read_inventory(
+    file: &Path,
+    format: Option<&str>,
+) -> Result<(crate::inventory::Inventory, String), Failure> {
+    use crate::inventory::{Format, parse};
+
+    let size = fs::metadata(file)
+        .map_err(|error| Failure::failed(format!("cannot read {}: {error}", file.display())))?
+        .len();
+    if size > MAX_INVENTORY_BYTES {
+        return Err(Failure::failed(format!(
+            "{} is {size} bytes; inventories over {MAX_INVENTORY_BYTES} bytes are refused",
+            file.display()
+        )));
+    }
+    let text = fs::read_to_string(file)
+        .map_err(|error| Failure::failed(format!("cannot read {}: {error}", file.display())))?;
+    let file_name = file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let format = match format {
+        Some(name) => Format::from_name(name)
+            .ok_or_else(|| Failure::usage(format!("unknown --format {name}")))?,
+        None => Format::detect(&file_name, &text).ok_or_else(|| {
+            Failure::failed(format!(
+                "cannot tell the format of {}; pass --format ini, yaml, json or toml",
+                file.display()
+            ))
+        })?,
+    };
+    let inventory = match parse(format, &text) {
+        Ok(inventory) => inventory,
+        Err(problems) => {
+            let mut stderr = io::stderr().lock();
+            for problem in &problems {
+                writeln!(stderr, "praxis: {}: {problem}", file.display())?;
+            }
+            return Err(Failure::failed(format!(
+                "inventory {} refused ({} problem(s) above); nothing was imported",
+                file.display(),
+                problems.len()
+            )));
+        }
+    };
+    Ok((inventory, text))
+}
+
+/// The largest inventory file `praxis fleet import` reads.
+const MAX_INVENTORY_BYTES: u64 = 10 * 1024 * 1024;
+
 fn fleet_import(
     settings: &Settings,
     file: &Path,
     format: Option<&str>,
     dry_run: bool,
 ) -> Result<u8, Failure> {
-    let _ = (settings, file, format, dry_run);
-    Err(Failure::failed("fleet import is not available yet"))
+    use crate::fleet::import::{is_inventory_fact, plan_import};
+    use crate::store::facts::PutOutcome;
+
+    let (inventory, text) = read_inventory(file, format)?;
+    let policy = load_policy(settings)?;
+    let store = Store::open(&settings.database, OpenMode::MustExist)?;
+    let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+    let current: Vec<FactVersion> = store
+        .facts_as_of(&FactQuery {
+            subject: None,
+            predicate: None,
+            fact_type: Some(FactType::Desired),
+            valid_at: end_of_time,
+            known_at: end_of_time,
+        })?
+        .into_iter()
+        .filter(is_inventory_fact)
+        .collect();
+    let now = SystemClock::default().now();
+    let plan = plan_import(&inventory, &current, now);
+    let digest = Digest::of(text.as_bytes());
+    let mut out = io::stdout().lock();
+    if dry_run {
+        writeln!(
+            out,
+            "would import {} hosts from {}; would retract {} facts",
+            inventory.hosts.len(),
+            file.display(),
+            plan.retractions.len()
+        )?;
+        for key in &plan.retractions {
+            writeln!(out, "  retract {} {}", key.subject, key.predicate)?;
+        }
+        return Ok(0);
+    }
+    let provenance = crate::fleet::Provenance {
+        actor: operator_name(),
+        reason: Some(format!(
+            "praxis fleet import {} (sha256 {digest})",
+            file.display()
+        )),
+    };
+    let (outcomes, retracted, _) = store
+        .apply_changes(&plan.puts, &plan.retractions, &provenance, now)
+        .map_err(|error| Failure::failed(error.to_string()))?;
+    let count = |wanted: PutOutcome| {
+        outcomes
+            .iter()
+            .filter(|outcome| **outcome == wanted)
+            .count()
+    };
+    let (created, changed, unchanged) = (
+        count(PutOutcome::Created),
+        count(PutOutcome::Changed),
+        count(PutOutcome::Unchanged),
+    );
+    let seq = record_operator_action(
+        store,
+        settings,
+        &policy,
+        "cli.fleet-import",
+        &json!({
+            "operator": provenance.actor,
+            "file": file.display().to_string(),
+            "sha256": digest.to_hex(),
+            "hosts": inventory.hosts.len(),
+            "facts_created": created,
+            "facts_changed": changed,
+            "facts_unchanged": unchanged,
+            "facts_retracted": retracted,
+        }),
+        None,
+    )?;
+    writeln!(
+        out,
+        "imported {} hosts from {}: {created} facts new, {changed} changed, {unchanged} unchanged, {retracted} retracted; audit seq {seq}",
+        inventory.hosts.len(),
+        file.display()
+    )?;
+    Ok(0)
 }

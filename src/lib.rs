@@ -29,6 +29,7 @@ pub mod config;
 pub mod digest;
 pub mod entropy;
 pub mod fleet;
+pub mod inventory;
 pub mod killswitch;
 pub mod policy;
 pub mod store;

@@ -5,6 +5,8 @@
 //! believed it). Storage and queries live in `store::facts`; the interval rules are the pure
 //! `store::bitemporal`.
 
+pub mod import;
+
 use std::fmt;
 use std::str::FromStr;
 

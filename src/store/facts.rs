@@ -9,6 +9,8 @@
 //! - An identical value adds no version; it updates `fact_seen` only.
 //! - Queries implement `bitemporal::Span::visible` in SQL.
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
@@ -80,8 +82,10 @@ pub struct FactQuery<'query> {
 }
 
 const VERSION_COLUMNS: &str = "f.id, s.name, p.name, f.fact_type, f.value, f.valid_from, f.valid_to, \
-     f.closed_at, f.recorded_at, f.superseded_at, f.actor, f.reason, \
-     COALESCE(f.superseded_by, f.closed_by), COALESCE(f.superseded_reason, f.closed_reason), \
+     f.closed_at, f.recorded_at, f.superseded_at, \
+     (SELECT name FROM actors WHERE id = f.actor), f.reason, \
+     (SELECT name FROM actors WHERE id = COALESCE(f.superseded_by, f.closed_by)), \
+     CASE WHEN f.superseded_by IS NOT NULL THEN f.superseded_reason ELSE f.closed_reason END, \
      (SELECT last_seen FROM fact_seen WHERE fact_id = f.id)";
 
 impl Store {
@@ -98,9 +102,10 @@ impl Store {
         let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let recorded_at = next_tx(&transaction, now)?;
+        let mut writer = Writer::new(&transaction, provenance)?;
         let mut outcomes = Vec::with_capacity(facts.len());
         for fact in facts {
-            outcomes.push(put_one(&transaction, fact, provenance, recorded_at)?);
+            outcomes.push(writer.put(fact, recorded_at)?);
         }
         transaction.commit()?;
         Ok((outcomes, recorded_at))
@@ -127,9 +132,10 @@ impl Store {
         super::set_durability(&connection, durability)?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let recorded_at = next_tx(&transaction, now)?;
+        let mut writer = Writer::new(&transaction, provenance)?;
         let mut outcomes = Vec::with_capacity(facts.len());
         for fact in facts {
-            outcomes.push(put_one(&transaction, fact, provenance, recorded_at)?);
+            outcomes.push(writer.put(fact, recorded_at)?);
         }
         let sealed = super::append_audit_in(&transaction, |seq, previous| {
             seal(&outcomes, recorded_at, seq, previous)
@@ -162,13 +168,15 @@ impl Store {
         super::set_durability(&connection, Durability::Full)?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let recorded_at = next_tx(&transaction, now)?;
+        let mut writer = Writer::new(&transaction, provenance)?;
         let mut outcomes = Vec::with_capacity(puts.len());
         for fact in puts {
-            outcomes.push(put_one(&transaction, fact, provenance, recorded_at)?);
+            outcomes.push(writer.put(fact, recorded_at)?);
         }
+        let actor_id = writer.actor_id;
         let mut retracted = 0;
         for key in retractions {
-            if retract_one(&transaction, key, now, provenance, recorded_at)? {
+            if retract_one(&transaction, key, now, actor_id, provenance, recorded_at)? {
                 retracted += 1;
             }
         }
@@ -198,7 +206,15 @@ impl Store {
         let mut connection = self.connection();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let recorded_at = next_tx(&transaction, now)?;
-        let retracted = retract_one(&transaction, key, valid_to, provenance, recorded_at)?;
+        let actor_id = intern(&transaction, "actors", &provenance.actor)?;
+        let retracted = retract_one(
+            &transaction,
+            key,
+            valid_to,
+            actor_id,
+            provenance,
+            recorded_at,
+        )?;
         transaction.commit()?;
         Ok(retracted)
     }
@@ -208,13 +224,27 @@ impl Store {
         let connection = self.connection();
         // The filters become plain equalities on interned ids, so SQLite can use the subject
         // or predicate index instead of scanning every version.
-        let mut sql = format!(
-            "SELECT {VERSION_COLUMNS} FROM facts f \
-             JOIN subjects s ON s.id = f.subject_id JOIN predicates p ON p.id = f.predicate_id \
-             WHERE f.recorded_at <= :known AND (f.superseded_at IS NULL OR f.superseded_at > :known) \
-               AND f.valid_from <= :valid \
-               AND (f.valid_to IS NULL OR f.closed_at > :known OR f.valid_to > :valid)"
-        );
+        let end_of_time = i64::MAX;
+        let current = query.valid_at.unix_nanos() == end_of_time
+            && query.known_at.unix_nanos() == end_of_time;
+        // As of the end of both axes, the visible versions are exactly the active ones, which
+        // the partial index `facts_active` holds; any other point needs the full predicate.
+        let mut sql = if current {
+            format!(
+                "SELECT {VERSION_COLUMNS} FROM facts f \
+                 JOIN subjects s ON s.id = f.subject_id JOIN predicates p ON p.id = f.predicate_id \
+                 WHERE f.superseded_at IS NULL AND f.valid_to IS NULL \
+                   AND :known = :known AND :valid = :valid"
+            )
+        } else {
+            format!(
+                "SELECT {VERSION_COLUMNS} FROM facts f \
+                 JOIN subjects s ON s.id = f.subject_id JOIN predicates p ON p.id = f.predicate_id \
+                 WHERE f.recorded_at <= :known AND (f.superseded_at IS NULL OR f.superseded_at > :known) \
+                   AND f.valid_from <= :valid \
+                   AND (f.valid_to IS NULL OR f.closed_at > :known OR f.valid_to > :valid)"
+            )
+        };
         if query.subject.is_some() {
             sql.push_str(" AND f.subject_id = (SELECT id FROM subjects WHERE name = :subject)");
         }
@@ -363,7 +393,8 @@ fn end_version(
     id: i64,
     ending: Option<Ending>,
     at: Timestamp,
-    provenance: &Provenance,
+    actor_id: i64,
+    reason: Option<&str>,
     recorded_at: Timestamp,
 ) -> rusqlite::Result<()> {
     match ending {
@@ -374,13 +405,7 @@ fn end_version(
                     "UPDATE facts SET valid_to = ?2, closed_at = ?3, closed_by = ?4, closed_reason = ?5 \
                      WHERE id = ?1",
                 )?
-                .execute(params![
-                    id,
-                    at.unix_nanos(),
-                    recorded_at.unix_nanos(),
-                    provenance.actor,
-                    provenance.reason
-                ])?;
+                .execute(params![id, at.unix_nanos(), recorded_at.unix_nanos(), actor_id, reason])?;
         }
         Some(Ending::Supersede) => {
             transaction
@@ -388,7 +413,7 @@ fn end_version(
                     "UPDATE facts SET superseded_at = ?2, superseded_by = ?3, superseded_reason = ?4 \
                      WHERE id = ?1",
                 )?
-                .execute(params![id, recorded_at.unix_nanos(), provenance.actor, provenance.reason])?;
+                .execute(params![id, recorded_at.unix_nanos(), actor_id, reason])?;
         }
     }
     Ok(())
@@ -399,6 +424,7 @@ fn retract_one(
     transaction: &Transaction<'_>,
     key: &FactKey,
     valid_to: Timestamp,
+    actor_id: i64,
     provenance: &Provenance,
     recorded_at: Timestamp,
 ) -> Result<bool, FactError> {
@@ -416,70 +442,121 @@ fn retract_one(
         active.id,
         ending,
         valid_to,
-        provenance,
+        actor_id,
+        provenance.reason.as_deref(),
         recorded_at,
     )?;
     Ok(true)
 }
 
-fn put_one(
-    transaction: &Transaction<'_>,
-    fact: &NewFact,
-    provenance: &Provenance,
-    recorded_at: Timestamp,
-) -> Result<PutOutcome, FactError> {
-    let subject_id = intern(transaction, "subjects", &fact.key.subject)?;
-    let predicate_id = intern(transaction, "predicates", &fact.key.predicate)?;
-    let value = canonical::to_canonical_string(&fact.value);
-    let active = active_version(transaction, subject_id, predicate_id, fact.key.fact_type)?;
-    if let Some(active) = &active
-        && active.value == value
-    {
+/// Writes versions inside one transaction, remembering interned ids for the batch.
+struct Writer<'transaction, 'connection> {
+    transaction: &'transaction Transaction<'connection>,
+    provenance: &'transaction Provenance,
+    actor_id: i64,
+    subjects: HashMap<String, i64>,
+    predicates: HashMap<String, i64>,
+}
+
+impl<'transaction, 'connection> Writer<'transaction, 'connection> {
+    fn new(
+        transaction: &'transaction Transaction<'connection>,
+        provenance: &'transaction Provenance,
+    ) -> rusqlite::Result<Self> {
+        Ok(Writer {
+            actor_id: intern(transaction, "actors", &provenance.actor)?,
+            transaction,
+            provenance,
+            subjects: HashMap::new(),
+            predicates: HashMap::new(),
+        })
+    }
+
+    fn cached_id(
+        transaction: &Transaction<'_>,
+        cache: &mut HashMap<String, i64>,
+        table: &str,
+        name: &str,
+    ) -> rusqlite::Result<i64> {
+        if let Some(id) = cache.get(name) {
+            return Ok(*id);
+        }
+        let id = intern(transaction, table, name)?;
+        cache.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn put(&mut self, fact: &NewFact, recorded_at: Timestamp) -> Result<PutOutcome, FactError> {
+        let transaction = self.transaction;
+        let subject_id = Self::cached_id(
+            transaction,
+            &mut self.subjects,
+            "subjects",
+            &fact.key.subject,
+        )?;
+        let predicate_id = Self::cached_id(
+            transaction,
+            &mut self.predicates,
+            "predicates",
+            &fact.key.predicate,
+        )?;
+        let value = canonical::to_canonical_string(&fact.value);
+        let active = active_version(transaction, subject_id, predicate_id, fact.key.fact_type)?;
+        if let Some(active) = &active
+            && active.value == value
+        {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO fact_seen (fact_id, last_seen, sightings) VALUES (?1, ?2, 1) \
+                     ON CONFLICT (fact_id) DO UPDATE SET last_seen = excluded.last_seen, sightings = sightings + 1",
+                )?
+                .execute(params![active.id, recorded_at.unix_nanos()])?;
+            return Ok(PutOutcome::Unchanged);
+        }
+        // Every closed version ends at or before the active one starts, so with an active
+        // version its start is the latest boundary; only without one is the closed set read.
+        let boundary = match &active {
+            Some(_) => None,
+            None => closed_boundary(transaction, subject_id, predicate_id, fact.key.fact_type)?,
+        };
+        let ending = bitemporal::ending(
+            active.as_ref().map(|active| active.valid_from),
+            boundary,
+            fact.valid_from,
+        )
+        .map_err(|refusal| backdated(&fact.key, fact.valid_from, refusal))?;
+        if let Some(active) = &active {
+            end_version(
+                transaction,
+                active.id,
+                ending,
+                fact.valid_from,
+                self.actor_id,
+                self.provenance.reason.as_deref(),
+                recorded_at,
+            )?;
+        }
         transaction
             .prepare_cached(
-                "INSERT INTO fact_seen (fact_id, last_seen, sightings) VALUES (?1, ?2, 1) \
-                 ON CONFLICT (fact_id) DO UPDATE SET last_seen = excluded.last_seen, sightings = sightings + 1",
+                "INSERT INTO facts (subject_id, predicate_id, fact_type, value, valid_from, recorded_at, actor, reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![active.id, recorded_at.unix_nanos()])?;
-        return Ok(PutOutcome::Unchanged);
+            .execute(params![
+                subject_id,
+                predicate_id,
+                fact.key.fact_type.code(),
+                value,
+                fact.valid_from.unix_nanos(),
+                recorded_at.unix_nanos(),
+                self.actor_id,
+                self.provenance.reason
+            ])?;
+        Ok(if active.is_some() {
+            PutOutcome::Changed
+        } else {
+            PutOutcome::Created
+        })
     }
-    let boundary = closed_boundary(transaction, subject_id, predicate_id, fact.key.fact_type)?;
-    let ending = bitemporal::ending(
-        active.as_ref().map(|active| active.valid_from),
-        boundary,
-        fact.valid_from,
-    )
-    .map_err(|refusal| backdated(&fact.key, fact.valid_from, refusal))?;
-    if let Some(active) = &active {
-        end_version(
-            transaction,
-            active.id,
-            ending,
-            fact.valid_from,
-            provenance,
-            recorded_at,
-        )?;
-    }
-    transaction
-        .prepare_cached(
-            "INSERT INTO facts (subject_id, predicate_id, fact_type, value, valid_from, recorded_at, actor, reason) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            subject_id,
-            predicate_id,
-            fact.key.fact_type.code(),
-            value,
-            fact.valid_from.unix_nanos(),
-            recorded_at.unix_nanos(),
-            provenance.actor,
-            provenance.reason
-        ])?;
-    Ok(if active.is_some() {
-        PutOutcome::Changed
-    } else {
-        PutOutcome::Created
-    })
 }
 
 fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<FactVersion> {

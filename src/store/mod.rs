@@ -367,7 +367,7 @@ fn authorize(action: &AuthAction<'_>) -> Authorization {
         AuthAction::Insert { table_name }
             if matches!(
                 *table_name,
-                "audit" | "facts" | "subjects" | "predicates" | "fact_seen"
+                "audit" | "facts" | "subjects" | "predicates" | "actors" | "fact_seen"
             ) =>
         {
             Authorization::Allow

@@ -44,6 +44,12 @@ CREATE TABLE predicates (
     name TEXT NOT NULL UNIQUE
 ) STRICT;
 
+-- Who changed a fact: collectors, operators. Interned, as subjects and predicates are.
+CREATE TABLE actors (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE CHECK (name <> '')
+) STRICT;
+
 -- One row per version. Immutable but for two one-way transitions: closing (valid_to,
 -- closed_at, closed_by, closed_reason set once) and superseding (superseded_at,
 -- superseded_by, superseded_reason set once).
@@ -56,13 +62,13 @@ CREATE TABLE facts (
     valid_from        INTEGER NOT NULL,
     valid_to          INTEGER,
     closed_at         INTEGER,
-    closed_by         TEXT,
+    closed_by         INTEGER REFERENCES actors (id),
     closed_reason     TEXT,
     recorded_at       INTEGER NOT NULL,
     superseded_at     INTEGER,
-    superseded_by     TEXT,
+    superseded_by     INTEGER REFERENCES actors (id),
     superseded_reason TEXT,
-    actor             TEXT NOT NULL CHECK (actor <> ''),
+    actor             INTEGER NOT NULL REFERENCES actors (id),
     reason            TEXT,
     CHECK ((valid_to IS NULL) = (closed_at IS NULL) AND (valid_to IS NULL) = (closed_by IS NULL)),
     CHECK ((superseded_at IS NULL) = (superseded_by IS NULL)),
@@ -72,7 +78,7 @@ CREATE TABLE facts (
 -- Invariant: one active version per (subject, predicate, fact type).
 CREATE UNIQUE INDEX facts_active ON facts (subject_id, predicate_id, fact_type)
     WHERE superseded_at IS NULL AND valid_to IS NULL;
-CREATE INDEX facts_by_subject ON facts (subject_id, predicate_id, fact_type, recorded_at);
+CREATE INDEX facts_by_subject ON facts (subject_id, predicate_id, fact_type);
 CREATE INDEX facts_by_predicate ON facts (predicate_id, fact_type, subject_id);
 
 -- Re-observing an identical value adds no version; this says when it was last seen.
@@ -117,6 +123,14 @@ END;
 CREATE TRIGGER subjects_no_delete BEFORE DELETE ON subjects
 BEGIN
     SELECT RAISE(ABORT, 'subjects are append-only');
+END;
+CREATE TRIGGER actors_no_change BEFORE UPDATE ON actors
+BEGIN
+    SELECT RAISE(ABORT, 'actors are append-only');
+END;
+CREATE TRIGGER actors_no_delete BEFORE DELETE ON actors
+BEGIN
+    SELECT RAISE(ABORT, 'actors are append-only');
 END;
 CREATE TRIGGER predicates_no_change BEFORE UPDATE ON predicates
 BEGIN

@@ -5,6 +5,7 @@
 
 #![expect(
     clippy::unwrap_used,
+    clippy::expect_used,
     clippy::panic,
     reason = "tests and their helpers fail loudly"
 )]
@@ -17,6 +18,7 @@
 mod cli;
 mod concurrency;
 mod facts;
+mod fleet;
 mod invariants;
 mod malformed;
 mod mcp;
