@@ -230,8 +230,15 @@ impl Store {
         // As of the end of both axes, the visible versions are exactly the active ones, which
         // the partial index `facts_active` holds; any other point needs the full predicate.
         let mut sql = if current {
+            // Without statistics SQLite would rather walk every version of the subject, so the
+            // partial index of active versions is named.
+            let index = if query.subject.is_none() && query.predicate.is_some() {
+                "facts_active_by_predicate"
+            } else {
+                "facts_active"
+            };
             format!(
-                "SELECT {VERSION_COLUMNS} FROM facts f \
+                "SELECT {VERSION_COLUMNS} FROM facts f INDEXED BY {index} \
                  JOIN subjects s ON s.id = f.subject_id JOIN predicates p ON p.id = f.predicate_id \
                  WHERE f.superseded_at IS NULL AND f.valid_to IS NULL \
                    AND :known = :known AND :valid = :valid"

@@ -79,6 +79,9 @@ CREATE TABLE facts (
 CREATE UNIQUE INDEX facts_active ON facts (subject_id, predicate_id, fact_type)
     WHERE superseded_at IS NULL AND valid_to IS NULL;
 CREATE INDEX facts_by_subject ON facts (subject_id, predicate_id, fact_type);
+-- The active versions again, by predicate: a fleet-wide snapshot of one predicate.
+CREATE INDEX facts_active_by_predicate ON facts (predicate_id, fact_type, subject_id)
+    WHERE superseded_at IS NULL AND valid_to IS NULL;
 CREATE INDEX facts_by_predicate ON facts (predicate_id, fact_type, subject_id);
 
 -- Re-observing an identical value adds no version; this says when it was last seen.
