@@ -1,6 +1,6 @@
 //! One proving test per invariant of PRODUCT.md §2 that exists in this build.
-//! Invariants 4 (bitemporal fleet state), 5 (`host_type` gating), 6 (approvals) and 8
-//! (lethal-trifecta containment) arrive with issues 3, 5, 7 and 3/7; LIMITATIONS.md says so.
+//! Invariants 5 (`host_type` gating: issue 5), 6 (approvals: issue 7) and 8 (the trifecta latch
+//! biting: issue 7; the marking exists and is tested in `facts`) come later; LIMITATIONS.md says so.
 
 use serde_json::{Value, json};
 
@@ -268,4 +268,44 @@ fn invariant_9_durable_kill_switch_survives_restarts_and_a_touched_file_trips_it
             .unwrap()
             .starts_with("kill-switch-engaged: ")
     );
+}
+
+#[test]
+fn invariant_4_bitemporal_append_only_fleet_state() {
+    let directory = StateDir::initialised("inv4");
+    let mut session = Session::initialised(&directory);
+    for version in ["12", "13"] {
+        let result = session.call(
+            "ingest_observation",
+            json!({"collector": "probe", "subject": "host:web-1", "raw": format!("VERSION_ID={version}")}),
+        );
+        assert_eq!(refusal_code(&result), None, "{result}");
+    }
+    assert_eq!(session.finish().0, 0);
+    // Anyone with the file, through SQLite itself: deletion and in-place edits are refused by
+    // the store's triggers, so history can only grow.
+    let connection = rusqlite::Connection::open(directory.database()).unwrap();
+    for statement in [
+        "DELETE FROM facts",
+        "UPDATE facts SET value = '{}'",
+        "UPDATE facts SET valid_from = 0",
+        "UPDATE facts SET recorded_at = 0",
+        "UPDATE facts SET actor = actor + 1",
+        "UPDATE facts SET valid_to = NULL, closed_at = NULL, closed_by = NULL WHERE valid_to IS NOT NULL",
+        "UPDATE facts SET valid_to = valid_to + 1 WHERE valid_to IS NOT NULL",
+        "DELETE FROM subjects",
+    ] {
+        assert!(connection.execute_batch(statement).is_err(), "{statement} must be refused");
+    }
+    drop(connection);
+    // The correction is visible with its actor and reason, and both versions remain.
+    let output = directory.run(&["fleet", "history", "web-1", "--json"]);
+    let versions: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["ended_by"], "collector:probe");
+    assert!(versions[0]["ended_reason"].as_str().unwrap().starts_with("ingest_observation in session "));
+    assert_eq!(versions[1]["value"]["VERSION_ID"], "13");
 }
