@@ -600,10 +600,60 @@ impl Actuator {
             Operation::ListHosts { group, host_type } => {
                 self.list_hosts(group.as_deref(), host_type.as_deref())
             }
+            Operation::ListHostResources => self.list_hosts(None, None).map(|listing| {
+                let names: Vec<Value> = listing["hosts"]
+                    .as_array()
+                    .map(|hosts| hosts.iter().map(|host| host["name"].clone()).collect())
+                    .unwrap_or_default();
+                json!({ "hosts": names })
+            }),
+            Operation::ReadHost { name } => self.read_host(name, request_id),
             Operation::IngestObservation { .. } => {
                 Err("internal: an ingest runs with its record, not here".into())
             }
         }
+    }
+
+    /// One host: its inventory record (if it is an inventory host) and its current facts.
+    fn read_host(&self, name: &str, request_id: Option<&str>) -> Result<Value, String> {
+        let subject = crate::fleet::import::host_subject(name);
+        let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+        let versions = self
+            .audit
+            .store()
+            .facts_as_of(&FactQuery {
+                subject: Some(&subject),
+                predicate: None,
+                fact_type: None,
+                valid_at: end_of_time,
+                known_at: end_of_time,
+            })
+            .map_err(|error| error.to_string())?;
+        if versions.is_empty() {
+            return Err(format!("no host named {name} and no facts about it"));
+        }
+        if versions
+            .iter()
+            .any(|version| version.key.fact_type == FactType::Observed)
+        {
+            self.mark_untrusted("resources/read", request_id, "read observed facts");
+        }
+        let inventory = versions
+            .iter()
+            .find(|version| {
+                version.key.predicate == INVENTORY_PREDICATE
+                    && version.key.fact_type == FactType::Desired
+            })
+            .map(|version| version.value.clone());
+        let facts = facts_json(&versions, None, None);
+        Ok(json!({
+            "host": name,
+            "subject": subject,
+            "inventory": inventory,
+            "facts": facts["facts"],
+            "drift": [],
+            "note": "open drift findings arrive with the drift engine; observed facts are untrusted host output",
+        }))
     }
 
     /// The inventory hosts, from their `inventory` facts (written only by `praxis fleet import`).

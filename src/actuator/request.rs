@@ -45,6 +45,10 @@ pub enum Operation {
         subject: String,
         predicate: Option<String>,
     },
+    /// The hosts that `praxis://hosts/{name}` resources exist for (`resources/list`).
+    ListHostResources,
+    /// One host's inventory record and current facts (`resources/read praxis://hosts/{name}`).
+    ReadHost { name: String },
     /// The trusted inventory, optionally one group or one host type.
     ListHosts {
         group: Option<String>,
@@ -79,7 +83,9 @@ impl Operation {
             | Operation::AuditVerify
             | Operation::QueryFacts { .. }
             | Operation::FactHistory { .. }
-            | Operation::ListHosts { .. } => Effect::Read,
+            | Operation::ListHosts { .. }
+            | Operation::ListHostResources
+            | Operation::ReadHost { .. } => Effect::Read,
             Operation::EmergencyStop { .. } => Effect::Write,
             Operation::IngestObservation { .. } => Effect::Record,
         }

@@ -16,14 +16,16 @@ use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
-use crate::actuator::{Actuator, Request, VERSION};
+use crate::actuator::{Actuator, ArgumentError, Operation, Outcome, Request, Response, VERSION};
 
 pub use stdio::GuardCounters;
 
@@ -82,12 +84,17 @@ pub const MAX_CONCURRENT_CALLS: usize = 4;
 
 impl ServerHandler for PraxisServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(
-                Implementation::new("praxis", VERSION)
-                    .with_title("praxis: audited, tiered fleet operations"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("praxis", VERSION)
+                .with_title("praxis: audited, tiered fleet operations"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -98,15 +105,92 @@ impl ServerHandler for PraxisServer {
         Ok(ListToolsResult::with_all_items(tools::tool_list()))
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let request = Request {
+            request_id: Some(request_id_text(&context.id)),
+            tool: "resources/list".into(),
+            arguments: Value::Object(serde_json::Map::new()),
+            operation: Ok(Operation::ListHostResources),
+        };
+        let value = completed(self.execute(request).await)?;
+        let resources = value["hosts"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|name| {
+                        Resource::new(format!("{HOST_URI_PREFIX}{name}"), name)
+                            .with_title(format!("Host {name}"))
+                            .with_description("inventory record and current facts")
+                            .with_mime_type("application/json")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(format!("{HOST_URI_PREFIX}{{name}}"), "host")
+                .with_title("A host of the fleet")
+                .with_description("One host's inventory record and current facts (observed facts are untrusted host output)")
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let uri = request.uri.clone();
+        let operation = match uri.strip_prefix(HOST_URI_PREFIX) {
+            Some(name) if valid_host_name(name) => Ok(Operation::ReadHost {
+                name: name.to_owned(),
+            }),
+            _ => Err(ArgumentError::Invalid(format!(
+                "unknown resource {}; praxis offers {HOST_URI_PREFIX}{{name}}",
+                crate::audit::cut(&uri, 128)
+            ))),
+        };
+        let call = Request {
+            request_id: Some(request_id_text(&context.id)),
+            tool: "resources/read".into(),
+            arguments: serde_json::json!({ "uri": uri }),
+            operation,
+        };
+        let response = self.execute(call).await;
+        let body = match &response.outcome {
+            Outcome::Completed { body, .. } => body.clone(),
+            Outcome::Refused(refusal) => {
+                return Err(ErrorData::resource_not_found(
+                    format!("{}: {}", refusal.code.as_str(), refusal.message),
+                    Some(serde_json::json!({"code": refusal.code.as_str(), "uri": uri})),
+                ));
+            }
+        };
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(body, uri).with_mime_type("application/json"),
+        ])
+        .into())
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let request_id = match &context.id {
-            rmcp::model::NumberOrString::Number(number) => number.to_string(),
-            rmcp::model::NumberOrString::String(text) => text.to_string(),
-        };
+        let request_id = request_id_text(&context.id);
         let operation = tools::parse_call(&request.name, request.arguments.as_ref());
         let call = Request {
             request_id: Some(request_id),
@@ -114,34 +198,84 @@ impl ServerHandler for PraxisServer {
             arguments: Value::Object(request.arguments.unwrap_or_default()),
             operation,
         };
+        match self.execute_joined(call).await {
+            Ok(response) => Ok(tools::to_call_tool_result(response).into()),
+            Err(()) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                "internal-error: the call failed inside praxis; its audit record shows how far it got",
+            )])
+            .into()),
+        }
+    }
+}
+
+/// The URI prefix of host resources.
+const HOST_URI_PREFIX: &str = "praxis://hosts/";
+
+fn request_id_text(id: &rmcp::model::NumberOrString) -> String {
+    match id {
+        rmcp::model::NumberOrString::Number(number) => number.to_string(),
+        rmcp::model::NumberOrString::String(text) => text.to_string(),
+    }
+}
+
+/// Host names as the inventory allows them.
+fn valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+/// The value of a completed call, or the refusal as a protocol error (for resources, which
+/// have no `isError` result).
+fn completed(response: Response) -> Result<Value, ErrorData> {
+    match response.outcome {
+        Outcome::Completed { value, .. } => Ok(value),
+        Outcome::Refused(refusal) => Err(ErrorData::invalid_request(
+            format!("{}: {}", refusal.code.as_str(), refusal.message),
+            Some(serde_json::json!({"code": refusal.code.as_str()})),
+        )),
+    }
+}
+
+impl PraxisServer {
+    /// Runs one call through the actuator on a blocking thread, at most
+    /// `MAX_CONCURRENT_CALLS` at a time.
+    async fn execute_joined(&self, call: Request) -> Result<Response, ()> {
         let actuator = Arc::clone(&self.actuator);
         let permit = Arc::clone(&self.permits).acquire_owned().await;
         let executed = tokio::task::spawn_blocking(move || actuator.execute(call)).await;
         // Released only once the thread is free again, so the pool stays small.
         drop(permit);
-        match executed {
-            Ok(response) => Ok(tools::to_call_tool_result(response).into()),
-            Err(join_error) => {
-                tracing::error!(%join_error, "a tool call's thread failed");
-                Ok(CallToolResult::error(vec![ContentBlock::text(
-                    "internal-error: the call failed inside praxis; its audit record shows how far it got",
-                )])
-                .into())
-            }
-        }
+        executed.map_err(|join_error| tracing::error!(%join_error, "a call's thread failed"))
+    }
+
+    /// Like `execute_joined`, with a failed thread reported as an internal error.
+    async fn execute(&self, call: Request) -> Response {
+        let tool = call.tool.clone();
+        self.execute_joined(call)
+            .await
+            .unwrap_or_else(|()| Response {
+                outcome: Outcome::Refused(crate::actuator::Refusal {
+                    code: crate::actuator::RefusalCode::ToolFailed,
+                    message: format!("internal: {tool} failed inside praxis"),
+                    tier: crate::policy::Tier::T0,
+                    rule_ids: Vec::new(),
+                }),
+                audit_seq: None,
+            })
     }
 }
 
 /// Parses a tool call's arguments exactly as `tools/call` does (used by the fuzz targets).
-pub fn parse_tool_arguments(
-    tool: &str,
-    arguments: &Value,
-) -> Result<crate::actuator::Operation, crate::actuator::ArgumentError> {
+pub fn parse_tool_arguments(tool: &str, arguments: &Value) -> Result<Operation, ArgumentError> {
     match arguments {
         Value::Object(object) => tools::parse_call(tool, Some(object)),
         Value::Null => tools::parse_call(tool, None),
         Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_) => Err(
-            crate::actuator::ArgumentError::Invalid("arguments must be a JSON object".into()),
+            ArgumentError::Invalid("arguments must be a JSON object".into()),
         ),
     }
 }

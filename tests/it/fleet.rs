@@ -271,3 +271,62 @@ fn list_hosts_over_mcp_reads_the_trusted_inventory() {
     assert_eq!(unknown["structuredContent"]["inventory_host"], false);
     assert_eq!(session.finish().0, 0);
 }
+
+#[test]
+fn host_resources_are_listed_read_and_audited() {
+    let directory = StateDir::initialised("fleet-resources");
+    assert!(import(&directory, "hosts.ini", INI).status.success());
+    let mut session = Session::initialised(&directory);
+    let listed = session.request("resources/list", json!({}));
+    let resources = listed
+        .pointer("/result/resources")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(resources.len(), 5);
+    assert!(
+        resources
+            .iter()
+            .any(|resource| resource["uri"] == "praxis://hosts/cp-1")
+    );
+    let templates = session.request("resources/templates/list", json!({}));
+    assert_eq!(
+        templates.pointer("/result/resourceTemplates/0/uriTemplate"),
+        Some(&json!("praxis://hosts/{name}")),
+        "{templates}"
+    );
+    let read = session.request("resources/read", json!({"uri": "praxis://hosts/web-1"}));
+    let text = read
+        .pointer("/result/contents/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{read}"));
+    let host: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(host["inventory"]["host_type"], "linux");
+    assert_eq!(host["inventory"]["connection"]["ssh"]["port"], 2222);
+    let missing = session.request("resources/read", json!({"uri": "praxis://hosts/nope"}));
+    assert_eq!(
+        missing.pointer("/error/code"),
+        Some(&json!(-32002)),
+        "{missing}"
+    );
+    let foreign = session.request("resources/read", json!({"uri": "file:///etc/passwd"}));
+    assert!(foreign.get("error").is_some(), "{foreign}");
+    assert_eq!(session.finish().0, 0);
+    let records = directory.records();
+    let reads: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["tool"] == "resources/read")
+        .collect();
+    assert_eq!(reads.len(), 3, "every resource read is audited");
+    assert_eq!(
+        reads
+            .iter()
+            .filter(|record| record["decision"] == "allowed")
+            .count(),
+        1
+    );
+    assert!(
+        records
+            .iter()
+            .any(|record| record["tool"] == "resources/list")
+    );
+}

@@ -295,7 +295,10 @@ fn invariant_4_bitemporal_append_only_fleet_state() {
         "UPDATE facts SET valid_to = valid_to + 1 WHERE valid_to IS NOT NULL",
         "DELETE FROM subjects",
     ] {
-        assert!(connection.execute_batch(statement).is_err(), "{statement} must be refused");
+        assert!(
+            connection.execute_batch(statement).is_err(),
+            "{statement} must be refused"
+        );
     }
     drop(connection);
     // The correction is visible with its actor and reason, and both versions remain.
@@ -306,6 +309,11 @@ fn invariant_4_bitemporal_append_only_fleet_state() {
         .collect();
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[0]["ended_by"], "collector:probe");
-    assert!(versions[0]["ended_reason"].as_str().unwrap().starts_with("ingest_observation in session "));
+    assert!(
+        versions[0]["ended_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("ingest_observation in session ")
+    );
     assert_eq!(versions[1]["value"]["VERSION_ID"], "13");
 }
