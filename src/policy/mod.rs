@@ -9,6 +9,8 @@
 //! - No I/O, no clock, no globals: `Policy::compile` takes file contents, not paths.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+pub mod shell;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
