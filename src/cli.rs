@@ -77,6 +77,33 @@ pub enum Command {
     /// The trusted inventory: import it, list hosts, show a host now or as of a time.
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The tier policy: explain how a command is classified, or check a policy directory.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `praxis policy ...`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Classify a command line without running anything: the verdict, every rule that matched
+    /// and the part of the line it matched. Exits 0 whatever the verdict.
+    Explain {
+        /// The command line, as one argument (quote it).
+        command: String,
+        /// The adapter that would run it: ssh (default), talosctl, terraform, opentofu,
+        /// powershell.
+        #[arg(long, default_value = "ssh")]
+        adapter: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate a policy directory (default: the policy in force): unknown keys, duplicate
+    /// ids, bad tiers and regexes, each with file and key. Exits 1 on any problem.
+    Check {
+        /// The directory of `*.toml` policy files.
+        directory: Option<PathBuf>,
+    },
 }
 
 /// `praxis fleet ...`.
@@ -215,7 +242,8 @@ pub fn init_tracing(cli: &Cli) {
         | Command::Kill { .. }
         | Command::Resume { .. }
         | Command::Audit(_)
-        | Command::Fleet(_) => "warn",
+        | Command::Fleet(_)
+        | Command::Policy(_) => "warn",
     };
     let requested = std::env::var("PRAXIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -270,6 +298,12 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Fleet(FleetCommand::History { host, json }) => {
             fleet_history(&settings, &host, json)
         }
+        Command::Policy(PolicyCommand::Explain {
+            command,
+            adapter,
+            json,
+        }) => policy_explain(&settings, &command, &adapter, json),
+        Command::Policy(PolicyCommand::Check { directory }) => policy_check(&settings, directory),
     }
 }
 
@@ -1023,4 +1057,88 @@ fn fleet_import(
         file.display()
     )?;
     Ok(0)
+}
+
+fn policy_explain(
+    settings: &Settings,
+    command: &str,
+    adapter: &str,
+    as_json: bool,
+) -> Result<u8, Failure> {
+    let policy = load_policy(settings)?;
+    let classification = policy.classify_command(adapter, command, settings.unknown_default);
+    let mut out = io::stdout().lock();
+    if as_json {
+        let findings: Vec<Value> = classification
+            .findings
+            .iter()
+            .map(|finding| {
+                json!({"rule_id": finding.rule_id, "verdict": finding.verdict.to_string(), "part": finding.part})
+            })
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "command": command,
+                "adapter": adapter,
+                "verdict": classification.verdict.to_string(),
+                "deciding_rules": classification.deciding_rule_ids(),
+                "findings": findings,
+                "policy_hash": policy.hash().to_hex(),
+            })
+        )?;
+        return Ok(0);
+    }
+    writeln!(out, "command:  {command}")?;
+    writeln!(out, "adapter:  {adapter}")?;
+    writeln!(
+        out,
+        "verdict:  {}  (decided by {})",
+        classification.verdict,
+        classification.deciding_rule_ids().join(", ")
+    )?;
+    writeln!(out, "matched:")?;
+    for finding in &classification.findings {
+        writeln!(
+            out,
+            "  {:<12} {:<36} {}",
+            finding.verdict.to_string(),
+            finding.rule_id,
+            finding.part
+        )?;
+    }
+    writeln!(
+        out,
+        "policy:   {} (mode {}, unknown commands: {})",
+        policy.hash(),
+        settings.mode.as_str(),
+        settings.unknown_default.as_str()
+    )?;
+    Ok(0)
+}
+
+fn policy_check(settings: &Settings, directory: Option<PathBuf>) -> Result<u8, Failure> {
+    let mut checked = settings.clone();
+    if let Some(directory) = directory {
+        checked.policy_dir = Some(directory);
+    }
+    let mut out = io::stdout().lock();
+    match checked.load_policy() {
+        Ok(policy) => {
+            writeln!(
+                out,
+                "policy ok: {} command rules, hash {}",
+                policy.command_rule_count(),
+                policy.hash()
+            )?;
+            Ok(0)
+        }
+        Err(error) => {
+            for problem in error.to_string().split("; ") {
+                writeln!(out, "problem: {problem}")?;
+            }
+            Ok(1)
+        }
+    }
 }

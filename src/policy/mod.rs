@@ -9,6 +9,8 @@
 //! - No I/O, no clock, no globals: `Policy::compile` takes file contents, not paths.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+pub mod classify;
+pub mod rules;
 pub mod shell;
 
 use std::collections::BTreeMap;
@@ -20,8 +22,10 @@ use serde::Deserialize;
 use crate::digest::{Digest, Hasher};
 
 /// The shipped default policy files, embedded in the binary.
-pub const DEFAULT_POLICY_FILES: &[(&str, &str)] =
-    &[("default.toml", include_str!("../../policy/default.toml"))];
+pub const DEFAULT_POLICY_FILES: &[(&str, &str)] = &[
+    ("commands.toml", include_str!("../../policy/commands.toml")),
+    ("default.toml", include_str!("../../policy/default.toml")),
+];
 
 /// The authority an action needs.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Deserialize)]
@@ -159,6 +163,7 @@ pub struct Classification {
 #[derive(Clone, Debug)]
 pub struct Policy {
     tools: BTreeMap<String, ToolRule>,
+    commands: rules::RuleSet,
     hash: Digest,
 }
 
@@ -188,6 +193,8 @@ struct RawPolicy {
     schema: u32,
     #[serde(default)]
     tool: Vec<RawToolRule>,
+    #[serde(default)]
+    rule: Vec<rules::RawCommandRule>,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +229,9 @@ impl Policy {
         let mut diagnostics = Vec::new();
         let mut tools: BTreeMap<String, ToolRule> = BTreeMap::new();
         let mut ids: BTreeMap<String, String> = BTreeMap::new();
+        let mut command_rules = rules::RuleSet::default();
+        let mut command_ids: std::collections::HashMap<String, String> =
+            std::collections::HashMap::new();
         if sorted.is_empty() {
             diagnostics.push(PolicyDiagnostic {
                 file: "(policy directory)".into(),
@@ -255,6 +265,13 @@ impl Policy {
                     ),
                 });
             }
+            rules::compile_rules(
+                name,
+                raw.rule,
+                &mut command_rules,
+                &mut command_ids,
+                &mut diagnostics,
+            );
             for (index, rule) in raw.tool.into_iter().enumerate() {
                 let key = format!("tool[{index}]");
                 if rule.id.trim().is_empty() || rule.name.trim().is_empty() {
@@ -292,6 +309,7 @@ impl Policy {
         if diagnostics.is_empty() {
             Ok(Policy {
                 tools,
+                commands: command_rules,
                 hash: hasher.finish(),
             })
         } else {
@@ -316,6 +334,21 @@ impl Policy {
                 rule_ids: vec![UNLISTED_TOOL_RULE.to_owned()],
             },
         }
+    }
+
+    /// Classifies a command line that `adapter` would run (see `classify`).
+    pub fn classify_command(
+        &self,
+        adapter: &str,
+        command: &str,
+        unknown_default: UnknownDefault,
+    ) -> classify::CommandClassification {
+        classify::classify_command(&self.commands, adapter, command, unknown_default)
+    }
+
+    /// How many command rules the policy holds.
+    pub fn command_rule_count(&self) -> usize {
+        self.commands.len()
     }
 
     /// The tool rules in force, as (tool, rule id, tier).

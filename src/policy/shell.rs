@@ -72,6 +72,8 @@ pub struct ParsedCommand {
     pub invocations: Vec<Invocation>,
     /// Names of functions the line defines (a definition can shadow a command).
     pub functions: Vec<String>,
+    /// Functions whose body pipes into itself: the fork-bomb shape.
+    pub self_piping_functions: Vec<String>,
     /// A parameter expansion hides a substitution (`${X:-$(…)}`), which is not walked.
     pub hidden_substitution: bool,
 }
@@ -165,8 +167,21 @@ impl Walker<'_> {
                 Ok(())
             }
             Command::Function(definition) => {
-                self.parsed.functions.push(definition.fname.value.clone());
-                self.compound(&definition.body.0)
+                let name = definition.fname.value.clone();
+                let before = self.parsed.invocations.len();
+                self.compound(&definition.body.0)?;
+                let piped_self = self.parsed.invocations[before..].iter().any(|invocation| {
+                    invocation.piped_input
+                        && invocation
+                            .argv
+                            .first()
+                            .is_some_and(|first| first.text == name)
+                });
+                if piped_self {
+                    self.parsed.self_piping_functions.push(name.clone());
+                }
+                self.parsed.functions.push(name);
+                Ok(())
             }
             Command::ExtendedTest(_, redirects) => {
                 let mut carrier = self.invocation(piped_input);
@@ -265,6 +280,10 @@ impl Walker<'_> {
                     self.redirect(redirect, &mut invocation)?;
                 }
                 CommandPrefixOrSuffixItem::Word(word) => words.push(Some(word)),
+                // After the command name, `a=b` is an ordinary argument (`dd of=/dev/x`).
+                CommandPrefixOrSuffixItem::AssignmentWord(_, raw) if index >= prefix_len => {
+                    words.push(Some(raw));
+                }
                 CommandPrefixOrSuffixItem::AssignmentWord(assignment, raw) => {
                     let name = match &assignment.name {
                         ast::AssignmentName::VariableName(name)

@@ -22,6 +22,7 @@ mod fleet;
 mod invariants;
 mod malformed;
 mod mcp;
+mod policy;
 mod session;
 mod shutdown;
 mod support;

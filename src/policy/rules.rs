@@ -1,0 +1,196 @@
+//! Command rules as data: what `policy/*.toml` says about each command, compiled for lookup.
+//!
+//! A `[[rule]]` names commands (and the adapters it applies to) and optional matchers on the
+//! arguments; a matching rule contributes its verdict. Matchers: `subcommand` (the first
+//! operand is one of), `any_option`, `all_options`, `no_option` (short options match inside
+//! clusters: `-r` matches `-rf`), `any_operand` (a regex over operands, paths normalised),
+//! `any_arg` / `no_arg` (regexes over every argument), `last_operand` / `no_last_operand`
+//! (a regex over the last operand, the destination of `cp` and `mv`), `max_operands`.
+//! Invariants: pure; every rule has a stable, unique id; a bad rule is a diagnostic naming the
+//! file and key, never a panic.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::classify::Verdict;
+use super::{PolicyDiagnostic, Tier};
+
+/// One compiled command rule.
+#[derive(Clone, Debug)]
+pub struct CommandRule {
+    pub id: String,
+    pub verdict: Verdict,
+    pub subcommand: Option<Vec<String>>,
+    pub any_option: Vec<String>,
+    pub all_options: Vec<String>,
+    pub no_option: Vec<String>,
+    pub any_operand: Option<Regex>,
+    pub any_arg: Option<Regex>,
+    pub no_arg: Option<Regex>,
+    pub max_operands: Option<usize>,
+    pub last_operand: Option<Regex>,
+    pub no_last_operand: Option<Regex>,
+}
+
+/// The rules, indexed by (adapter, command name).
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    by_command: HashMap<(String, String), Vec<CommandRule>>,
+    count: usize,
+}
+
+impl RuleSet {
+    /// The rules that name `command` for `adapter`.
+    pub fn for_command(&self, adapter: &str, command: &str) -> impl Iterator<Item = &CommandRule> {
+        self.by_command
+            .get(&(adapter.to_owned(), command.to_owned()))
+            .into_iter()
+            .flatten()
+    }
+
+    /// How many rules there are.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// A `[[rule]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCommandRule {
+    id: String,
+    tier: String,
+    commands: Vec<String>,
+    #[serde(default)]
+    adapters: Option<Vec<String>>,
+    #[serde(default)]
+    subcommand: Option<Vec<String>>,
+    #[serde(default)]
+    any_option: Vec<String>,
+    #[serde(default)]
+    all_options: Vec<String>,
+    #[serde(default)]
+    no_option: Vec<String>,
+    #[serde(default)]
+    any_operand: Option<String>,
+    #[serde(default)]
+    any_arg: Option<String>,
+    #[serde(default)]
+    no_arg: Option<String>,
+    #[serde(default)]
+    max_operands: Option<usize>,
+    #[serde(default)]
+    last_operand: Option<String>,
+    #[serde(default)]
+    no_last_operand: Option<String>,
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "documentation for operators; parsed so unknown keys stay errors"
+    )]
+    reason: Option<String>,
+}
+
+/// The adapters a rule applies to when it names none.
+const DEFAULT_ADAPTERS: &[&str] = &["ssh"];
+
+/// Adds `raw` rules from `file` to `set`, reporting every problem.
+pub(super) fn compile_rules(
+    file: &str,
+    raw: Vec<RawCommandRule>,
+    set: &mut RuleSet,
+    seen_ids: &mut HashMap<String, String>,
+    diagnostics: &mut Vec<PolicyDiagnostic>,
+) {
+    for (index, rule) in raw.into_iter().enumerate() {
+        let key = format!("rule[{index}]");
+        let mut problem = |key: String, message: String| {
+            diagnostics.push(PolicyDiagnostic {
+                file: file.to_owned(),
+                key,
+                message,
+            });
+        };
+        if let Some(first) = seen_ids.insert(rule.id.clone(), file.to_owned()) {
+            problem(
+                format!("{key}.id"),
+                format!("rule id `{}` is also defined in {first}", rule.id),
+            );
+            continue;
+        }
+        let verdict = match rule.tier.as_str() {
+            "T0" => Verdict::Tier(Tier::T0),
+            "T1" => Verdict::Tier(Tier::T1),
+            "T2" => Verdict::Tier(Tier::T2),
+            "T3" => Verdict::Tier(Tier::T3),
+            "deny" => Verdict::Deny,
+            other => {
+                problem(
+                    format!("{key}.tier"),
+                    format!("unknown tier `{other}`; expected T0, T1, T2, T3 or deny"),
+                );
+                continue;
+            }
+        };
+        if rule.commands.is_empty() {
+            problem(
+                format!("{key}.commands"),
+                "a rule must name at least one command".into(),
+            );
+            continue;
+        }
+        let mut regex = |name: &str, text: Option<String>| -> Result<Option<Regex>, ()> {
+            match text {
+                None => Ok(None),
+                Some(text) => Regex::new(&text).map(Some).map_err(|error| {
+                    problem(format!("{key}.{name}"), format!("invalid regex: {error}"));
+                }),
+            }
+        };
+        let (Ok(any_operand), Ok(any_arg), Ok(no_arg), Ok(last_operand), Ok(no_last_operand)) = (
+            regex("any_operand", rule.any_operand),
+            regex("any_arg", rule.any_arg),
+            regex("no_arg", rule.no_arg),
+            regex("last_operand", rule.last_operand),
+            regex("no_last_operand", rule.no_last_operand),
+        ) else {
+            continue;
+        };
+        let compiled = CommandRule {
+            id: rule.id,
+            verdict,
+            subcommand: rule.subcommand,
+            any_option: rule.any_option,
+            all_options: rule.all_options,
+            no_option: rule.no_option,
+            any_operand,
+            any_arg,
+            no_arg,
+            max_operands: rule.max_operands,
+            last_operand,
+            no_last_operand,
+        };
+        let adapters: Vec<String> = rule.adapters.unwrap_or_else(|| {
+            DEFAULT_ADAPTERS
+                .iter()
+                .map(|adapter| (*adapter).to_owned())
+                .collect()
+        });
+        for adapter in &adapters {
+            for command in &rule.commands {
+                set.by_command
+                    .entry((adapter.clone(), command.clone()))
+                    .or_default()
+                    .push(compiled.clone());
+            }
+        }
+        set.count += 1;
+    }
+}

@@ -1,0 +1,96 @@
+//! The classification corpus (`tests/fixtures/policy/corpus.toml`): every case's expected
+//! verdict, against the embedded default policy.
+
+use std::collections::BTreeSet;
+
+use praxis::policy::{Policy, UnknownDefault};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Corpus {
+    case: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    id: String,
+    command: String,
+    #[serde(default)]
+    adapter: Option<String>,
+    expect: String,
+    #[serde(default)]
+    why: String,
+}
+
+fn load() -> Vec<Case> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy/corpus.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    toml::from_str::<Corpus>(&text).unwrap().case
+}
+
+/// A case whose verdict differs: (id, expected, actual, command, why).
+type Mismatch = (String, String, String, String, String);
+
+/// The number of cases and the mismatches.
+pub fn mismatches() -> (usize, Vec<Mismatch>) {
+    let policy = Policy::default_policy().unwrap();
+    let cases = load();
+    let total = cases.len();
+    let wrong = cases
+        .into_iter()
+        .filter_map(|case| {
+            let adapter = case.adapter.as_deref().unwrap_or("ssh");
+            let verdict = policy
+                .classify_command(adapter, &case.command, UnknownDefault::Approval)
+                .verdict
+                .to_string();
+            (verdict != case.expect).then_some((
+                case.id,
+                case.expect,
+                verdict,
+                case.command,
+                case.why,
+            ))
+        })
+        .collect();
+    (total, wrong)
+}
+
+#[test]
+fn the_corpus_has_at_least_300_cases_with_unique_ids() {
+    let cases = load();
+    assert!(cases.len() >= 300, "{}", cases.len());
+    let mut seen = BTreeSet::new();
+    for case in &cases {
+        assert!(seen.insert(case.id.clone()), "duplicate id {}", case.id);
+    }
+}
+
+#[test]
+fn every_corpus_case_gets_its_expected_verdict() {
+    let (total, wrong) = mismatches();
+    for (id, expected, actual, command, why) in &wrong {
+        eprintln!("{id}: expected {expected}, got {actual}: {command:?} ({why})");
+    }
+    assert!(wrong.is_empty(), "{} of {total} cases differ", wrong.len());
+}
+
+#[test]
+fn no_corpus_case_that_changes_or_sends_anything_is_t0() {
+    // Whatever else is still open, a case the corpus says is not T0 must never come out T0:
+    // that would be a lowered tier.
+    let (_, wrong) = mismatches();
+    let lowered: Vec<_> = wrong
+        .iter()
+        .filter(|(_, expected, actual, _, _)| actual == "T0" && expected != "T0")
+        .collect();
+    for (id, expected, actual, command, _) in &lowered {
+        eprintln!("{id}: expected {expected}, got {actual}: {command:?}");
+    }
+    assert!(
+        lowered.is_empty(),
+        "{} cases were classified T0 wrongly",
+        lowered.len()
+    );
+}
