@@ -12,6 +12,7 @@
 //! - Output bodies never reach the audit: only their SHA-256 and length.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+pub mod action;
 pub mod request;
 
 use std::collections::BTreeMap;
@@ -124,7 +125,8 @@ fn history_json(version: &FactVersion) -> Value {
 }
 
 pub use request::{
-    ArgumentError, Effect, Operation, Outcome, Refusal, RefusalCode, Request, Response,
+    ActionRequest, ArgumentError, Effect, Operation, Outcome, Refusal, RefusalCode, Request,
+    Response,
 };
 
 /// The version recorded in session records and reported to clients.
@@ -357,6 +359,11 @@ impl Actuator {
             );
         }
 
+        // An action on a host is classified by what it would run, not by the tool's name.
+        if let Operation::RunAction(action) = &operation {
+            return self.gate_action(draft, started, action, &operation);
+        }
+
         // 4. Mode gate.
         if let Err(refusal) = policy::admit_by_mode(self.settings.mode, classification.tier) {
             return self.refuse(
@@ -392,6 +399,79 @@ impl Actuator {
         // 6–9. Admitted: audit, run, audit.
         let admitted = self.begin(&request.tool, draft, classification, started);
         self.run_admitted(admitted, &operation)
+    }
+
+    /// The gates of `run_action`: deny and parse refusals, the inventory and host-type rule, the
+    /// mode, then a dry run is previewed and a real run needs an approval (and an adapter).
+    fn gate_action(
+        &self,
+        mut draft: RecordDraft,
+        started: Instant,
+        request: &ActionRequest,
+        operation: &Operation,
+    ) -> Response {
+        let assessment = action::assess(
+            self.audit.store(),
+            &self.policy,
+            self.settings.unknown_default,
+            request,
+        );
+        let classification = Classification {
+            tier: match assessment.classification.verdict {
+                policy::classify::Verdict::Tier(tier) => tier,
+                policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => {
+                    Tier::T3
+                }
+            },
+            rule_ids: assessment.classification.deciding_rule_ids(),
+        };
+        draft.adapter = Some(audit::cut(&request.adapter, MAX_NAME_BYTES));
+        draft.target = Some(audit::cut(&request.host, MAX_NAME_BYTES));
+        draft.host_type.clone_from(&assessment.host_type);
+        draft.dry_run = Some(request.dry_run);
+        draft.approval_id = request
+            .approval_id
+            .as_deref()
+            .map(|id| audit::cut(id, MAX_NAME_BYTES));
+        draft.tier = Some(classification.tier);
+        draft.rule_ids.clone_from(&classification.rule_ids);
+        match assessment.classification.verdict {
+            policy::classify::Verdict::Deny => {
+                return self.refuse(draft, &classification, started, RefusalCode::DeniedByPolicy, &format!(
+                    "the policy denies this action in every mode (rules {}); it cannot be approved — do something else",
+                    classification.rule_ids.join(", ")
+                ));
+            }
+            policy::classify::Verdict::Unparseable => {
+                return self.refuse(draft, &classification, started, RefusalCode::UnparseableCommand,
+                    "praxis cannot parse this command with certainty, so it is refused; simplify it (no unbalanced quotes, no deep nesting)");
+            }
+            policy::classify::Verdict::Tier(_) => {}
+        }
+        if let Some((code, message)) = &assessment.host_refusal {
+            return self.refuse(draft, &classification, started, *code, message);
+        }
+        if let Err(refusal) = policy::admit_by_mode(self.settings.mode, classification.tier) {
+            return self.refuse(draft, &classification, started, RefusalCode::TierDenied, &format!(
+                "mode {} refuses {} actions, previews included; an operator must change the mode to allow this",
+                refusal.mode.as_str(),
+                refusal.tier
+            ));
+        }
+        if !request.dry_run {
+            if classification.tier.requires_approval()
+                || self.holds_untrusted_content() && classification.tier > Tier::T0
+            {
+                return self.refuse(draft, &classification, started, RefusalCode::ApprovalRequired, &format!(
+                    "{} actions need a human approval: call run_action with dry_run=true, then ask the operator to approve (approvals arrive with issue 7)",
+                    classification.tier
+                ));
+            }
+            return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable,
+                "no adapter can execute actions in this build yet (issue 5); use dry_run=true to see what would run");
+        }
+        let admitted = self.begin("run_action", draft, classification, started);
+        self.run_admitted(admitted, operation)
     }
 
     fn begin(
@@ -608,6 +688,59 @@ impl Actuator {
                 json!({ "hosts": names })
             }),
             Operation::ReadHost { name } => self.read_host(name, request_id),
+            Operation::ExplainAction(request) => {
+                let assessment = action::assess(
+                    self.audit.store(),
+                    &self.policy,
+                    self.settings.unknown_default,
+                    request,
+                );
+                let tier = match assessment.classification.verdict {
+                    policy::classify::Verdict::Tier(tier) => tier,
+                    policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => {
+                        Tier::T3
+                    }
+                };
+                let mut value = action::assessment_json(
+                    &assessment,
+                    policy::admit_by_mode(self.settings.mode, tier).is_ok(),
+                );
+                value["adapter"] = json!(request.adapter);
+                value["host"] = json!(request.host);
+                value["action"] = json!(request.action);
+                value["policy_hash"] = json!(self.policy.hash().to_hex());
+                Ok(value)
+            }
+            Operation::RunAction(request) => {
+                let assessment = action::assess(
+                    self.audit.store(),
+                    &self.policy,
+                    self.settings.unknown_default,
+                    request,
+                );
+                let preview = format!(
+                    "DRY_RUN preview (not executed): {}",
+                    assessment.argv.join(" ")
+                );
+                let binding = json!({"adapter": request.adapter, "host": request.host, "action": request.action,
+                    "argv": assessment.argv, "policy_hash": self.policy.hash().to_hex()});
+                let action_id =
+                    Digest::of(audit::canonical::to_canonical_string(&binding).as_bytes()).to_hex();
+                let mut value = action::assessment_json(&assessment, true);
+                value["ok"] = json!(true);
+                value["dry_run"] = json!(true);
+                value["error"] = Value::Null;
+                value["output_sha256"] = json!(Digest::of(preview.as_bytes()).to_hex());
+                value["output_len"] = json!(preview.len());
+                value["output"] = json!(preview);
+                value["action_id"] = json!(action_id[..16]);
+                value["approval"] = json!(if value["approval_required"] == json!(true) {
+                    "an operator must approve this action before a real run; approvals arrive with issue 7"
+                } else {
+                    "no approval is needed for this tier; real runs need an adapter (issue 5)"
+                });
+                Ok(value)
+            }
             Operation::IngestObservation { .. } => {
                 Err("internal: an ingest runs with its record, not here".into())
             }

@@ -54,6 +54,10 @@ pub enum Operation {
         group: Option<String>,
         host_type: Option<String>,
     },
+    /// Classify an action without running anything.
+    ExplainAction(ActionRequest),
+    /// The actuator's front door: a dry run previews, a real run executes (adapters: issue 5).
+    RunAction(ActionRequest),
     /// Parse telemetry into observed facts.
     IngestObservation {
         collector: Collector,
@@ -61,6 +65,23 @@ pub enum Operation {
         raw: String,
         predicate: Option<String>,
     },
+}
+
+/// An action on a host, as `run_action` and `explain_action` take it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionRequest {
+    /// ssh, ansible, talosctl, redfish, opentofu, terraform, runbook.
+    pub adapter: String,
+    /// The inventory host.
+    pub host: String,
+    /// The command line, playbook, verb or runbook.
+    pub action: String,
+    /// `run_action` only: preview (the default) or run.
+    pub dry_run: bool,
+    /// A host type the caller claims; it must agree with the inventory.
+    pub host_type: Option<String>,
+    /// An approval for a real run (approvals: issue 7).
+    pub approval_id: Option<String>,
 }
 
 /// Whether an operation changes anything.
@@ -85,7 +106,9 @@ impl Operation {
             | Operation::FactHistory { .. }
             | Operation::ListHosts { .. }
             | Operation::ListHostResources
-            | Operation::ReadHost { .. } => Effect::Read,
+            | Operation::ReadHost { .. }
+            | Operation::ExplainAction(_)
+            | Operation::RunAction(_) => Effect::Read,
             Operation::EmergencyStop { .. } => Effect::Write,
             Operation::IngestObservation { .. } => Effect::Record,
         }
@@ -113,6 +136,11 @@ pub enum RefusalCode {
     ResultTooLarge,
     ToolFailed,
     ShuttingDown,
+    DeniedByPolicy,
+    UnparseableCommand,
+    UnknownHost,
+    HostTypeRefused,
+    AdapterUnavailable,
 }
 
 impl RefusalCode {
@@ -128,6 +156,11 @@ impl RefusalCode {
             RefusalCode::ResultTooLarge => "result-too-large",
             RefusalCode::ToolFailed => "tool-failed",
             RefusalCode::ShuttingDown => "shutting-down",
+            RefusalCode::DeniedByPolicy => "denied-by-policy",
+            RefusalCode::UnparseableCommand => "unparseable-command",
+            RefusalCode::UnknownHost => "unknown-host",
+            RefusalCode::HostTypeRefused => "host-type-refused",
+            RefusalCode::AdapterUnavailable => "adapter-unavailable",
         }
     }
 }

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::actuator::{ArgumentError, Operation, Outcome, Response};
+use crate::actuator::{ActionRequest, ArgumentError, Operation, Outcome, Response};
 use crate::clock::Timestamp;
 use crate::collectors::Collector;
 
@@ -102,6 +102,145 @@ struct ListHostsArgs {
     host_type: Option<HostTypeArg>,
 }
 
+/// The adapters of `run_action` (praxis-py's five plus redfish and terraform).
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum AdapterArg {
+    Ansible,
+    Opentofu,
+    Terraform,
+    Runbook,
+    Ssh,
+    Talosctl,
+    Redfish,
+}
+
+impl AdapterArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            AdapterArg::Ansible => "ansible",
+            AdapterArg::Opentofu => "opentofu",
+            AdapterArg::Terraform => "terraform",
+            AdapterArg::Runbook => "runbook",
+            AdapterArg::Ssh => "ssh",
+            AdapterArg::Talosctl => "talosctl",
+            AdapterArg::Redfish => "redfish",
+        }
+    }
+}
+
+/// Host types a caller may claim (praxis-py's `ubuntu` means linux); checked, never trusted.
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ClaimedHostType {
+    Linux,
+    Ubuntu,
+    Talos,
+    Bmc,
+    Windows,
+    Cloud,
+}
+
+impl ClaimedHostType {
+    fn as_str(self) -> &'static str {
+        match self {
+            ClaimedHostType::Linux => "linux",
+            ClaimedHostType::Ubuntu => "ubuntu",
+            ClaimedHostType::Talos => "talos",
+            ClaimedHostType::Bmc => "bmc",
+            ClaimedHostType::Windows => "windows",
+            ClaimedHostType::Cloud => "cloud",
+        }
+    }
+}
+
+/// `explain_action {adapter, host, action}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExplainActionArgs {
+    /// The adapter that would run the action.
+    adapter: AdapterArg,
+    /// The inventory host.
+    #[schemars(length(min = 1))]
+    host: String,
+    /// The command line (ssh), verb (talosctl, terraform), playbook (ansible) or runbook.
+    #[schemars(length(min = 1))]
+    action: String,
+}
+
+/// `run_action {adapter, host, action, dry_run=true, approval_id?, ...}`: praxis-py's contract
+/// plus `approval_id`; `host_type` is optional and only checked against the inventory.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RunActionArgs {
+    /// The adapter that runs the action; the host's type decides which are allowed.
+    adapter: AdapterArg,
+    /// The inventory host.
+    #[schemars(length(min = 1))]
+    host: String,
+    /// The command line (ssh), verb (talosctl, terraform), playbook (ansible) or runbook.
+    #[schemars(length(min = 1))]
+    action: String,
+    /// Preview only (the default). A real run needs `dry_run: false` and, from T2, an approval.
+    #[serde(default = "default_true")]
+    dry_run: bool,
+    /// The approval an operator granted for exactly this action.
+    #[serde(default)]
+    approval_id: Option<String>,
+    /// praxis-py's name for the approval.
+    #[serde(default)]
+    approval_token: Option<String>,
+    /// A host type the caller believes; refused if the inventory disagrees.
+    #[serde(default)]
+    host_type: Option<ClaimedHostType>,
+    /// praxis-py compatibility; the inventory's connection details are used.
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted for praxis-py clients; the inventory decides"
+    )]
+    ssh_alias: Option<String>,
+    /// praxis-py compatibility (talosctl); the inventory's nodes are used.
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted for praxis-py clients; the inventory decides"
+    )]
+    nodes: Vec<String>,
+    /// praxis-py compatibility (talosctl); the inventory's endpoints are used.
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted for praxis-py clients; the inventory decides"
+    )]
+    endpoints: Vec<String>,
+    /// praxis-py compatibility (talosctl reset).
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted for praxis-py clients; the inventory decides"
+    )]
+    wipe_mode: Option<String>,
+    /// praxis-py compatibility (talosctl health).
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted for praxis-py clients; the inventory decides"
+    )]
+    health_client_side_only: bool,
+    /// praxis-py compatibility (opentofu).
+    #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "accepted for praxis-py clients; the inventory decides"
+    )]
+    tofu_chdir: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// The collectors `ingest_observation` accepts.
 #[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
@@ -157,6 +296,35 @@ fn non_empty(name: &str, text: &str) -> Result<(), ArgumentError> {
     }
 }
 
+/// Parses `explain_action` and `run_action` arguments.
+fn parse_action(tool: &str, arguments: Value) -> Result<Operation, ArgumentError> {
+    let invalid = |error: serde_json::Error| ArgumentError::Invalid(error.to_string());
+    if tool == "explain_action" {
+        let parsed = serde_json::from_value::<ExplainActionArgs>(arguments).map_err(invalid)?;
+        non_empty("host", &parsed.host)?;
+        non_empty("action", &parsed.action)?;
+        return Ok(Operation::ExplainAction(ActionRequest {
+            adapter: parsed.adapter.as_str().to_owned(),
+            host: parsed.host,
+            action: parsed.action,
+            dry_run: true,
+            host_type: None,
+            approval_id: None,
+        }));
+    }
+    let parsed = serde_json::from_value::<RunActionArgs>(arguments).map_err(invalid)?;
+    non_empty("host", &parsed.host)?;
+    non_empty("action", &parsed.action)?;
+    Ok(Operation::RunAction(ActionRequest {
+        adapter: parsed.adapter.as_str().to_owned(),
+        host: parsed.host,
+        action: parsed.action,
+        dry_run: parsed.dry_run,
+        host_type: parsed.host_type.map(|claimed| claimed.as_str().to_owned()),
+        approval_id: parsed.approval_id.or(parsed.approval_token),
+    }))
+}
+
 /// Parses a call's arguments into an operation.
 pub(crate) fn parse_call(
     tool: &str,
@@ -202,6 +370,7 @@ pub(crate) fn parse_call(
                 predicate: parsed.predicate,
             })
         }
+        "explain_action" | "run_action" => parse_action(tool, arguments),
         "list_hosts" => {
             let parsed = serde_json::from_value::<ListHostsArgs>(arguments).map_err(invalid)?;
             Ok(Operation::ListHosts {
@@ -385,6 +554,64 @@ pub(crate) fn tool_list() -> Vec<Tool> {
             }
         })))
         .with_annotations(read_only("Fact history")),
+        Tool::new(
+            "explain_action",
+            "Classify an action without running it: its tier, every policy rule that matched, whether the host's type allows the adapter, whether an approval would be needed, and the argv that would run. T0, read-only. Use it to plan within the policy.",
+            rmcp::handler::server::tool::schema_for_type::<ExplainActionArgs>(),
+        )
+        .with_title("Explain an action")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["tier", "rule_ids", "approval_required", "argv"],
+            "properties": {
+                "tier": {"type": "string"},
+                "rule_ids": {"type": "array", "items": {"type": "string"}},
+                "findings": {"type": "array"},
+                "host_type": {"type": ["string", "null"]},
+                "inventory_host": {"type": "boolean"},
+                "refusal": {"type": ["object", "null"]},
+                "approval_required": {"type": "boolean"},
+                "allowed_by_mode": {"type": "boolean"},
+                "argv": {"type": "array", "items": {"type": "string"}},
+                "adapter": {"type": "string"},
+                "host": {"type": "string"},
+                "action": {"type": "string"},
+                "policy_hash": {"type": "string"}
+            }
+        })))
+        .with_annotations(read_only("Explain an action")),
+        Tool::new(
+            "run_action",
+            "The actuator's front door. With dry_run=true (the default) it previews: tier, matched rules, the argv that would run, and whether a human approval is needed. A real run (dry_run=false) of T2 or T3 needs an operator's approval; denied and unparseable commands are refused in every mode. The host must be in the trusted inventory and its type must allow the adapter.",
+            rmcp::handler::server::tool::schema_for_type::<RunActionArgs>(),
+        )
+        .with_title("Run an action")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["ok", "tier", "output_sha256", "output_len", "output"],
+            "properties": {
+                "ok": {"type": "boolean"},
+                "dry_run": {"type": "boolean"},
+                "tier": {"type": "string"},
+                "error": {"type": ["string", "null"]},
+                "output_sha256": {"type": "string"},
+                "output_len": {"type": "integer"},
+                "output": {"type": "string"},
+                "action_id": {"type": "string"},
+                "approval": {"type": "string"},
+                "approval_required": {"type": "boolean"},
+                "rule_ids": {"type": "array", "items": {"type": "string"}},
+                "argv": {"type": "array", "items": {"type": "string"}},
+                "host_type": {"type": ["string", "null"]}
+            }
+        })))
+        .with_annotations(
+            ToolAnnotations::with_title("Run an action")
+                .read_only(false)
+                .destructive(true)
+                .idempotent(false)
+                .open_world(true),
+        ),
         Tool::new(
             "list_hosts",
             "The trusted inventory the operator imported: every host with its host_type, groups, the adapters its type allows, and its connection details (never secrets). Optionally only one group or one host_type. T0, read-only.",

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Session, StateDir, refusal_code};
 
-const INI: &str = "\
+pub const INI: &str = "\
 [web]
 web-1 ansible_host=127.0.10.1 ansible_port=2222
 web-2 ansible_host=127.0.10.2 ansible_port=2222
@@ -104,7 +104,7 @@ fn ansible_inventory_json(directory: &StateDir, ini: &std::path::Path) -> String
     String::from_utf8(output.stdout).unwrap()
 }
 
-fn import(directory: &StateDir, name: &str, contents: &str) -> std::process::Output {
+pub fn import(directory: &StateDir, name: &str, contents: &str) -> std::process::Output {
     let path = directory.root.join(name);
     std::fs::write(&path, contents).unwrap();
     directory.run(&["fleet", "import", path.to_str().unwrap()])

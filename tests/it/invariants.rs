@@ -1,6 +1,6 @@
 //! One proving test per invariant of PRODUCT.md §2 that exists in this build.
-//! Invariants 5 (`host_type` gating: issue 5), 6 (approvals: issue 7) and 8 (the trifecta latch
-//! biting: issue 7; the marking exists and is tested in `facts`) come later; LIMITATIONS.md says so.
+//! Invariants 5 and 8 are proven in `actions` (for previews and refusals; execution comes with
+//! issue 5); invariant 6 (approvals) comes with issue 7; LIMITATIONS.md says so.
 
 use serde_json::{Value, json};
 

@@ -15,6 +15,7 @@
     reason = "tests spawn the binary and tamper with its database from outside"
 )]
 
+mod actions;
 mod cli;
 mod concurrency;
 mod facts;

@@ -31,10 +31,12 @@ fn the_official_python_sdk_initializes_lists_and_calls_tools() {
         serde_json::json!([
             "audit_verify",
             "emergency_stop",
+            "explain_action",
             "fact_history",
             "ingest_observation",
             "list_hosts",
             "query_facts",
+            "run_action",
             "server_status"
         ])
     );
@@ -121,7 +123,7 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
             .pointer("/result/tools")
             .and_then(Value::as_array)
             .map(Vec::len),
-        Some(7),
+        Some(9),
         "{listed}"
     );
     let called = session.request(

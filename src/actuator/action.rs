@@ -1,0 +1,204 @@
+//! Assessing an action on a host: what it would run, its classification, and whether the
+//! trusted inventory lets that adapter touch that host at all.
+//!
+//! Invariants: the host type comes from the inventory only; a caller's claimed host type can
+//! only be confirmed or cause a refusal, never change the answer; an adapter the host type does
+//! not allow (ssh on a Talos node) is refused, dry runs included.
+
+use serde_json::{Value, json};
+
+use super::request::{ActionRequest, RefusalCode};
+use crate::clock::Timestamp;
+use crate::fleet::{FactType, adapters_for};
+use crate::policy::classify::{CommandClassification, Verdict};
+use crate::policy::{Policy, UnknownDefault};
+use crate::store::Store;
+use crate::store::facts::FactQuery;
+
+/// What praxis makes of an action before any gate.
+#[derive(Clone, Debug)]
+pub struct Assessment {
+    pub classification: CommandClassification,
+    /// The inventory record of the host, if it is an inventory host.
+    pub inventory: Option<Value>,
+    pub host_type: Option<String>,
+    /// Why the host or adapter rule refuses the action, if it does.
+    pub host_refusal: Option<(RefusalCode, String)>,
+    /// The argv the adapter would run.
+    pub argv: Vec<String>,
+}
+
+/// The key under which the command rules know an adapter's actions.
+fn rules_adapter(adapter: &str, host_type: Option<&str>) -> &'static str {
+    match (adapter, host_type) {
+        ("ssh", Some("windows")) => "powershell",
+        ("talosctl", _) => "talosctl",
+        ("opentofu" | "terraform", _) => "terraform",
+        _ => "ssh",
+    }
+}
+
+/// The command line the rules classify for an adapter's action.
+fn classified_line(adapter: &str, action: &str) -> String {
+    match adapter {
+        "talosctl" => format!("talosctl {action}"),
+        "opentofu" => format!("tofu {action}"),
+        "terraform" => format!("terraform {action}"),
+        "ansible" => format!("ansible-playbook {action}"),
+        "redfish" => format!("redfish {action}"),
+        "runbook" => format!("runbook {action}"),
+        _ => action.to_owned(),
+    }
+}
+
+/// Looks at an action: the inventory, the adapter rule, the classification, the argv.
+pub fn assess(
+    store: &Store,
+    policy: &Policy,
+    unknown_default: UnknownDefault,
+    request: &ActionRequest,
+) -> Assessment {
+    let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+    let subject = crate::fleet::import::host_subject(&request.host);
+    let inventory = store
+        .facts_as_of(&FactQuery {
+            subject: Some(&subject),
+            predicate: Some(super::INVENTORY_PREDICATE),
+            fact_type: Some(FactType::Desired),
+            valid_at: end_of_time,
+            known_at: end_of_time,
+        })
+        .ok()
+        .and_then(|versions| versions.into_iter().next())
+        .map(|version| version.value);
+    let host_type = inventory
+        .as_ref()
+        .and_then(|record| record["host_type"].as_str())
+        .map(str::to_owned);
+    let host_refusal = match (&inventory, &host_type) {
+        (None, _) | (_, None) => Some((
+            RefusalCode::UnknownHost,
+            format!(
+                "{} is not in the trusted inventory; praxis acts only on hosts an operator imported with `praxis fleet import`",
+                crate::audit::cut(&request.host, 128)
+            ),
+        )),
+        (Some(_), Some(actual)) => match &request.host_type {
+            Some(claimed) if !same_host_type(claimed, actual) => Some((
+                RefusalCode::HostTypeRefused,
+                format!(
+                    "the inventory says {} is a {actual} host, not {}; praxis takes the host type from the inventory, never from the caller",
+                    request.host,
+                    crate::audit::cut(claimed, 32)
+                ),
+            )),
+            _ if !adapters_for(actual).contains(&request.adapter.as_str()) => Some((
+                RefusalCode::HostTypeRefused,
+                format!(
+                    "{} is a {actual} host; the {} adapter is never used on it (allowed: {})",
+                    request.host,
+                    request.adapter,
+                    adapters_for(actual).join(", ")
+                ),
+            )),
+            _ => None,
+        },
+    };
+    let classification = policy.classify_command(
+        rules_adapter(&request.adapter, host_type.as_deref()),
+        &classified_line(&request.adapter, &request.action),
+        unknown_default,
+    );
+    let argv = argv_preview(request, inventory.as_ref());
+    Assessment {
+        classification,
+        inventory,
+        host_type,
+        host_refusal,
+        argv,
+    }
+}
+
+/// praxis-py called Linux hosts `ubuntu`; both names mean a Linux host.
+fn same_host_type(claimed: &str, actual: &str) -> bool {
+    claimed == actual || (claimed == "ubuntu" && actual == "linux")
+}
+
+fn argv_preview(request: &ActionRequest, inventory: Option<&Value>) -> Vec<String> {
+    let connection = inventory.map(|record| &record["connection"]);
+    match request.adapter.as_str() {
+        "ssh" => {
+            let ssh = connection.map(|connection| &connection["ssh"]);
+            let address = ssh
+                .and_then(|ssh| ssh["address"].as_str())
+                .unwrap_or(&request.host);
+            let port = ssh.and_then(|ssh| ssh["port"].as_u64()).unwrap_or(22);
+            let target = match ssh.and_then(|ssh| ssh["user"].as_str()) {
+                Some(user) => format!("{user}@{address}"),
+                None => address.to_owned(),
+            };
+            vec![
+                "ssh".into(),
+                "-o".into(),
+                "BatchMode=yes".into(),
+                "-o".into(),
+                "StrictHostKeyChecking=yes".into(),
+                "-p".into(),
+                port.to_string(),
+                target,
+                "--".into(),
+                request.action.clone(),
+            ]
+        }
+        "talosctl" => {
+            let talos = connection.map(|connection| &connection["talos"]);
+            let join = |key: &str| {
+                talos
+                    .and_then(|talos| talos[key].as_array())
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default()
+            };
+            let mut argv = vec!["talosctl".into(), "--nodes".into(), join("nodes")];
+            let endpoints = join("endpoints");
+            if !endpoints.is_empty() {
+                argv.push("--endpoints".into());
+                argv.push(endpoints);
+            }
+            argv.extend(request.action.split_whitespace().map(str::to_owned));
+            argv
+        }
+        other => vec![other.to_owned(), request.action.clone()],
+    }
+}
+
+/// The JSON an `explain_action` returns, and a dry run's preview adds to.
+pub fn assessment_json(assessment: &Assessment, mode_ceiling_ok: bool) -> Value {
+    let verdict = assessment.classification.verdict;
+    let findings: Vec<Value> = assessment
+        .classification
+        .findings
+        .iter()
+        .map(|finding| json!({"rule_id": finding.rule_id, "verdict": finding.verdict.to_string(), "part": finding.part}))
+        .collect();
+    let approval_required = match verdict {
+        Verdict::Tier(tier) => tier.requires_approval(),
+        Verdict::Deny | Verdict::Unparseable => false,
+    };
+    json!({
+        "tier": verdict.to_string(),
+        "rule_ids": assessment.classification.deciding_rule_ids(),
+        "findings": findings,
+        "host_type": assessment.host_type,
+        "inventory_host": assessment.inventory.is_some(),
+        "refusal": assessment.host_refusal.as_ref().map(|(code, message)| json!({"code": code.as_str(), "message": message})),
+        "approval_required": approval_required,
+        "allowed_by_mode": mode_ceiling_ok,
+        "argv": assessment.argv,
+    })
+}
