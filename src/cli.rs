@@ -104,6 +104,13 @@ pub enum PolicyCommand {
         /// The directory of `*.toml` policy files.
         directory: Option<PathBuf>,
     },
+    /// Run your own classification cases against the policy in force: every `*.toml` file in
+    /// DIR holds `[[case]]` tables with `command`, `expect` (T0, T1, T2, T3, deny or
+    /// unparseable) and optionally `id`, `adapter` and `why`. Exits 1 if any case differs.
+    Test {
+        /// The directory of case files.
+        directory: PathBuf,
+    },
 }
 
 /// `praxis fleet ...`.
@@ -304,6 +311,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             json,
         }) => policy_explain(&settings, &command, &adapter, json),
         Command::Policy(PolicyCommand::Check { directory }) => policy_check(&settings, directory),
+        Command::Policy(PolicyCommand::Test { directory }) => policy_test(&settings, &directory),
     }
 }
 
@@ -1141,4 +1149,79 @@ fn policy_check(settings: &Settings, directory: Option<PathBuf>) -> Result<u8, F
             Ok(1)
         }
     }
+}
+
+/// One operator test case.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyCase {
+    #[serde(default)]
+    id: Option<String>,
+    command: String,
+    #[serde(default)]
+    adapter: Option<String>,
+    expect: String,
+    #[serde(default)]
+    why: Option<String>,
+}
+
+/// A file of operator test cases.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyCases {
+    case: Vec<PolicyCase>,
+}
+
+fn policy_test(settings: &Settings, directory: &Path) -> Result<u8, Failure> {
+    let policy = load_policy(settings)?;
+    let entries = fs::read_dir(directory).map_err(|error| {
+        Failure::failed(format!("cannot read {}: {error}", directory.display()))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    files.sort();
+    let mut out = io::stdout().lock();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in &files {
+        let text = fs::read_to_string(file)
+            .map_err(|error| Failure::failed(format!("cannot read {}: {error}", file.display())))?;
+        let cases: PolicyCases = toml::from_str(&text).map_err(|error| {
+            Failure::failed(format!(
+                "{}: {}",
+                file.display(),
+                error.message().replace('\n', " ")
+            ))
+        })?;
+        for (index, case) in cases.case.iter().enumerate() {
+            let adapter = case.adapter.as_deref().unwrap_or("ssh");
+            let verdict = policy
+                .classify_command(adapter, &case.command, settings.unknown_default)
+                .verdict
+                .to_string();
+            if verdict == case.expect {
+                passed += 1;
+            } else {
+                failed += 1;
+                writeln!(
+                    out,
+                    "FAIL {}:{}: expected {}, got {verdict}: {:?}{}",
+                    file.display(),
+                    case.id.clone().unwrap_or_else(|| format!("case {index}")),
+                    case.expect,
+                    case.command,
+                    case.why
+                        .as_deref()
+                        .map_or(String::new(), |why| format!(" ({why})"))
+                )?;
+            }
+        }
+    }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(u8::from(failed > 0))
 }

@@ -94,3 +94,53 @@ fn no_corpus_case_that_changes_or_sends_anything_is_t0() {
         lowered.len()
     );
 }
+
+#[test]
+fn policy_explain_check_and_test_from_the_command_line() {
+    let directory = crate::support::StateDir::empty("policy-cli");
+    let explained = directory.run(&["policy", "explain", "--json", "uptime; rm -rf /tmp/x"]);
+    assert!(explained.status.success());
+    let verdict: serde_json::Value = serde_json::from_slice(&explained.stdout).unwrap();
+    assert_eq!(verdict["verdict"], "T3");
+    assert_eq!(
+        verdict["deciding_rules"],
+        serde_json::json!(["t3.rm-recursive"])
+    );
+
+    let cases = directory.root.join("cases");
+    std::fs::create_dir_all(&cases).unwrap();
+    std::fs::write(
+        cases.join("mine.toml"),
+        "[[case]]\ncommand = \"uptime\"\nexpect = \"T0\"\n\n[[case]]\nid = \"wrong-on-purpose\"\ncommand = \"reboot\"\nexpect = \"T0\"\n",
+    )
+    .unwrap();
+    let tested = directory.run(&["policy", "test", cases.to_str().unwrap()]);
+    assert_eq!(tested.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&tested.stdout);
+    assert!(
+        report.contains("wrong-on-purpose: expected T0, got T3"),
+        "{report}"
+    );
+    assert!(report.contains("1 passed, 1 failed"));
+
+    let broken = directory.root.join("broken-policy");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("a.toml"),
+        "schema = 1\n[[rule]]\nid = \"x\"\ntier = \"T9\"\ncommands = [\"ls\"]\n",
+    )
+    .unwrap();
+    let checked = directory.run(&["policy", "check", broken.to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1));
+    let problems = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        problems.contains("a.toml: rule[0].tier: unknown tier `T9`"),
+        "{problems}"
+    );
+    let fine = directory.run(&["policy", "check"]);
+    assert!(
+        fine.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fine.stdout)
+    );
+}
