@@ -688,6 +688,7 @@ impl Actuator {
                 json!({ "hosts": names })
             }),
             Operation::ReadHost { name } => self.read_host(name, request_id),
+            Operation::ReadPolicy => Ok(self.policy_json()),
             Operation::ExplainAction(request) => {
                 let assessment = action::assess(
                     self.audit.store(),
@@ -745,6 +746,24 @@ impl Actuator {
                 Err("internal: an ingest runs with its record, not here".into())
             }
         }
+    }
+
+    /// The policy in force, for `praxis://policy`.
+    fn policy_json(&self) -> Value {
+        let tools: Vec<Value> = self
+            .policy
+            .tool_rules()
+            .map(|(tool, id, tier)| json!({"tool": tool, "id": id, "tier": tier.as_str()}))
+            .collect();
+        json!({
+                    "policy_hash": self.policy.hash().to_hex(),
+                    "mode": self.settings.mode.as_str(),
+                    "mode_ceiling": self.settings.mode.ceiling().as_str(),
+                    "unknown_default": self.settings.unknown_default.as_str(),
+                    "tools": tools,
+                    "command_rules": self.policy.command_rules(),
+                    "notes": "T0 runs freely; T2 and T3 need a human approval; deny rules are refused in every mode; a command no rule describes is treated as unknown_default; explain_action shows how an action is classified",
+        })
     }
 
     /// One host: its inventory record (if it is an inventory host) and its current facts.

@@ -49,6 +49,8 @@ pub enum Operation {
     ListHostResources,
     /// One host's inventory record and current facts (`resources/read praxis://hosts/{name}`).
     ReadHost { name: String },
+    /// The policy in force (`resources/read praxis://policy`).
+    ReadPolicy,
     /// The trusted inventory, optionally one group or one host type.
     ListHosts {
         group: Option<String>,
@@ -107,6 +109,7 @@ impl Operation {
             | Operation::ListHosts { .. }
             | Operation::ListHostResources
             | Operation::ReadHost { .. }
+            | Operation::ReadPolicy
             | Operation::ExplainAction(_)
             | Operation::RunAction(_) => Effect::Read,
             Operation::EmergencyStop { .. } => Effect::Write,

@@ -346,6 +346,11 @@ impl Policy {
         classify::classify_command(&self.commands, adapter, command, unknown_default)
     }
 
+    /// The command rules, summarised for listing.
+    pub fn command_rules(&self) -> &[rules::RuleSummary] {
+        self.commands.summaries()
+    }
+
     /// How many command rules the policy holds.
     pub fn command_rule_count(&self) -> usize {
         self.commands.len()

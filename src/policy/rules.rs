@@ -34,10 +34,20 @@ pub struct CommandRule {
     pub no_last_operand: Option<Regex>,
 }
 
+/// A rule as listed for the model (`praxis://policy`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RuleSummary {
+    pub id: String,
+    pub tier: String,
+    pub commands: Vec<String>,
+    pub adapters: Vec<String>,
+}
+
 /// The rules, indexed by (adapter, command name).
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     by_command: HashMap<(String, String), Vec<CommandRule>>,
+    summaries: Vec<RuleSummary>,
     count: usize,
 }
 
@@ -48,6 +58,11 @@ impl RuleSet {
             .get(&(adapter.to_owned(), command.to_owned()))
             .into_iter()
             .flatten()
+    }
+
+    /// Every rule, in file order, for listing.
+    pub fn summaries(&self) -> &[RuleSummary] {
+        &self.summaries
     }
 
     /// How many rules there are.
@@ -182,6 +197,12 @@ pub(super) fn compile_rules(
                 .iter()
                 .map(|adapter| (*adapter).to_owned())
                 .collect()
+        });
+        set.summaries.push(RuleSummary {
+            id: compiled.id.clone(),
+            tier: compiled.verdict.to_string(),
+            commands: rule.commands.clone(),
+            adapters: adapters.clone(),
         });
         for adapter in &adapters {
             for command in &rule.commands {

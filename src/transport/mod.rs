@@ -117,7 +117,7 @@ impl ServerHandler for PraxisServer {
             operation: Ok(Operation::ListHostResources),
         };
         let value = completed(self.execute(request).await)?;
-        let resources = value["hosts"]
+        let resources: Vec<Resource> = value["hosts"]
             .as_array()
             .map(|names| {
                 names
@@ -132,6 +132,13 @@ impl ServerHandler for PraxisServer {
                     .collect()
             })
             .unwrap_or_default();
+        let mut resources = resources;
+        resources.push(
+            Resource::new(POLICY_URI, "policy")
+                .with_title("The tier policy in force")
+                .with_description("mode, tool tiers and command rules with their ids")
+                .with_mime_type("application/json"),
+        );
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -155,6 +162,7 @@ impl ServerHandler for PraxisServer {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let uri = request.uri.clone();
         let operation = match uri.strip_prefix(HOST_URI_PREFIX) {
+            _ if uri == POLICY_URI => Ok(Operation::ReadPolicy),
             Some(name) if valid_host_name(name) => Ok(Operation::ReadHost {
                 name: name.to_owned(),
             }),
@@ -207,6 +215,9 @@ impl ServerHandler for PraxisServer {
         }
     }
 }
+
+/// The URI of the policy resource.
+const POLICY_URI: &str = "praxis://policy";
 
 /// The URI prefix of host resources.
 const HOST_URI_PREFIX: &str = "praxis://hosts/";

@@ -282,7 +282,7 @@ fn host_resources_are_listed_read_and_audited() {
         .pointer("/result/resources")
         .and_then(Value::as_array)
         .unwrap_or_else(|| panic!("{listed}"));
-    assert_eq!(resources.len(), 5);
+    assert_eq!(resources.len(), 6, "five hosts and the policy");
     assert!(
         resources
             .iter()
@@ -302,6 +302,20 @@ fn host_resources_are_listed_read_and_audited() {
     let host: Value = serde_json::from_str(text).unwrap();
     assert_eq!(host["inventory"]["host_type"], "linux");
     assert_eq!(host["inventory"]["connection"]["ssh"]["port"], 2222);
+    let policy = session.request("resources/read", json!({"uri": "praxis://policy"}));
+    let text = policy
+        .pointer("/result/contents/0/text")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{policy}"));
+    let policy: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(policy["mode"], "guarded");
+    assert!(
+        policy["command_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|rule| rule["id"] == "deny.root-wipe")
+    );
     let missing = session.request("resources/read", json!({"uri": "praxis://hosts/nope"}));
     assert_eq!(
         missing.pointer("/error/code"),
@@ -316,13 +330,13 @@ fn host_resources_are_listed_read_and_audited() {
         .iter()
         .filter(|record| record["tool"] == "resources/read")
         .collect();
-    assert_eq!(reads.len(), 3, "every resource read is audited");
+    assert_eq!(reads.len(), 4, "every resource read is audited");
     assert_eq!(
         reads
             .iter()
             .filter(|record| record["decision"] == "allowed")
             .count(),
-        1
+        2
     );
     assert!(
         records
