@@ -33,6 +33,7 @@ fn rules_adapter(adapter: &str, host_type: Option<&str>) -> &'static str {
     match (adapter, host_type) {
         ("ssh", Some("windows")) => "powershell",
         ("talosctl", _) => "talosctl",
+        ("redfish", _) => "redfish",
         ("opentofu" | "terraform", _) => "terraform",
         _ => "ssh",
     }

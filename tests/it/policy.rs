@@ -22,11 +22,26 @@ struct Case {
     why: String,
 }
 
+/// Every case of every `tests/fixtures/policy/*.toml` file.
 fn load() -> Vec<Case> {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy/corpus.toml");
-    let text = std::fs::read_to_string(path).unwrap();
-    toml::from_str::<Corpus>(&text).unwrap().case
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy");
+    let mut files: Vec<_> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "toml")
+        })
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .flat_map(|path| {
+            toml::from_str::<Corpus>(&std::fs::read_to_string(path).unwrap())
+                .unwrap()
+                .case
+        })
+        .collect()
 }
 
 /// A case whose verdict differs: (id, expected, actual, command, why).
