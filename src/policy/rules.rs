@@ -116,7 +116,22 @@ pub(super) struct RawCommandRule {
 /// The adapters a rule applies to when it names none.
 const DEFAULT_ADAPTERS: &[&str] = &["ssh"];
 
+/// The adapter keys the classifier looks rules up by; a rule for any other adapter could never
+/// match (an unreachable rule).
+pub const RULE_ADAPTERS: &[&str] = &[
+    "ssh",
+    "talosctl",
+    "terraform",
+    "opentofu",
+    "powershell",
+    "redfish",
+];
+
 /// Adds `raw` rules from `file` to `set`, reporting every problem.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pass over the rules, every check in the order an operator reads them"
+)]
 pub(super) fn compile_rules(
     file: &str,
     raw: Vec<RawCommandRule>,
@@ -124,6 +139,7 @@ pub(super) fn compile_rules(
     seen_ids: &mut HashMap<String, String>,
     diagnostics: &mut Vec<PolicyDiagnostic>,
 ) {
+    let mut seen_signatures: HashMap<String, String> = HashMap::new();
     for (index, rule) in raw.into_iter().enumerate() {
         let key = format!("rule[{index}]");
         let mut problem = |key: String, message: String| {
@@ -198,6 +214,46 @@ pub(super) fn compile_rules(
                 .map(|adapter| (*adapter).to_owned())
                 .collect()
         });
+        if let Some(unknown) = adapters
+            .iter()
+            .find(|adapter| !RULE_ADAPTERS.contains(&adapter.as_str()))
+        {
+            problem(
+                format!("{key}.adapters"),
+                format!(
+                    "unknown adapter `{unknown}`: the rule could never match; use one of {}",
+                    RULE_ADAPTERS.join(", ")
+                ),
+            );
+            continue;
+        }
+        // Two rules with the same commands, adapters, matchers and tier: the second adds nothing.
+        let signature = format!(
+            "{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            rule.commands,
+            adapters,
+            compiled.verdict,
+            compiled.subcommand,
+            compiled.any_option,
+            compiled.all_options,
+            compiled.no_option,
+            compiled.any_operand.as_ref().map(Regex::as_str),
+            compiled.any_arg.as_ref().map(Regex::as_str),
+            compiled.no_arg.as_ref().map(Regex::as_str),
+            compiled.max_operands,
+            compiled.last_operand.as_ref().map(Regex::as_str),
+            compiled.no_last_operand.as_ref().map(Regex::as_str),
+        );
+        if let Some(first) = seen_signatures.insert(signature, compiled.id.clone()) {
+            problem(
+                key.clone(),
+                format!(
+                    "rule `{}` repeats rule `{first}` exactly and can never change a verdict",
+                    compiled.id
+                ),
+            );
+            continue;
+        }
         set.summaries.push(RuleSummary {
             id: compiled.id.clone(),
             tier: compiled.verdict.to_string(),
@@ -213,5 +269,46 @@ pub(super) fn compile_rules(
             }
         }
         set.count += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::Policy;
+
+    fn problems(rules: &str) -> Vec<String> {
+        let files = vec![("p.toml".to_owned(), format!("schema = 1\n{rules}"))];
+        Policy::compile(&files)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|diagnostic| diagnostic.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn unreachable_and_broken_rules_are_reported_with_file_and_key() {
+        let duplicate = "[[rule]]\nid = \"a\"\ntier = \"T0\"\ncommands = [\"ls\"]\n[[rule]]\nid = \"b\"\ntier = \"T0\"\ncommands = [\"ls\"]\n";
+        assert_eq!(
+            problems(duplicate),
+            vec![
+                "p.toml: rule[1]: rule `b` repeats rule `a` exactly and can never change a verdict"
+                    .to_owned()
+            ]
+        );
+        let unknown_adapter =
+            "[[rule]]\nid = \"a\"\ntier = \"T0\"\ncommands = [\"ls\"]\nadapters = [\"telnet\"]\n";
+        assert!(
+            problems(unknown_adapter)[0]
+                .starts_with("p.toml: rule[0].adapters: unknown adapter `telnet`")
+        );
+        let same_id = "[[rule]]\nid = \"a\"\ntier = \"T0\"\ncommands = [\"ls\"]\n[[rule]]\nid = \"a\"\ntier = \"T2\"\ncommands = [\"rm\"]\n";
+        assert!(problems(same_id)[0].contains("rule id `a` is also defined in p.toml"));
+        let bad_regex =
+            "[[rule]]\nid = \"a\"\ntier = \"T0\"\ncommands = [\"ls\"]\nany_arg = \"(\"\n";
+        assert!(problems(bad_regex)[0].starts_with("p.toml: rule[0].any_arg: invalid regex"));
+        let unknown_key =
+            "[[rule]]\nid = \"a\"\ntier = \"T0\"\ncommands = [\"ls\"]\nwhen = \"always\"\n";
+        assert!(problems(unknown_key)[0].contains("when"));
     }
 }
