@@ -105,6 +105,9 @@ pub fn parse_into(
     if text.len() > MAX_COMMAND_BYTES {
         return Err(ParseFailure::TooLong);
     }
+    if let Some(reason) = would_overflow_the_parser(text) {
+        return Err(ParseFailure::Syntax(reason.to_owned()));
+    }
     let options = ParserOptions::default();
     let mut parser = Parser::new(std::io::Cursor::new(text), &options);
     let program = parser
@@ -465,6 +468,37 @@ impl Walker<'_> {
     }
 }
 
+/// brush-parser 0.4 unwraps two integer parses: a file-descriptor number before `<`/`>` (i32)
+/// and the number of a `~+N`/`~-N` tilde expression (usize). Input that would overflow them is
+/// refused here, before the parser can panic (found by the `classify_command` fuzz target).
+fn would_overflow_the_parser(text: &str) -> Option<&'static str> {
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index].is_ascii_digit() {
+            let start = index;
+            while index < bytes.len() && bytes[index].is_ascii_digit() {
+                index += 1;
+            }
+            let digits = index - start;
+            let after = bytes.get(index).copied();
+            if digits >= 10 && matches!(after, Some(b'<' | b'>')) {
+                return Some("a file descriptor number too large for the shell");
+            }
+            let tilde_before = start >= 1 && bytes[start - 1] == b'~'
+                || start >= 2
+                    && matches!(bytes[start - 1], b'+' | b'-')
+                    && bytes[start - 2] == b'~';
+            if digits >= 18 && tilde_before {
+                return Some("a directory-stack number too large for the shell");
+            }
+        } else {
+            index += 1;
+        }
+    }
+    None
+}
+
 /// Decodes the escapes of `$'…'` (ANSI-C quoting) as bash does for the common forms.
 pub fn decode_ansi_c(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -634,6 +668,22 @@ mod tests {
             parse(&"x".repeat(MAX_COMMAND_BYTES + 1)),
             Err(ParseFailure::TooLong)
         );
+    }
+
+    #[test]
+    fn inputs_that_would_overflow_the_parser_are_refused_not_panicked_on() {
+        for text in [
+            "17144444444471>",
+            "echo 99999999999>&1",
+            "cd ~+999999999999999999999",
+            "ls ~-123456789012345678901",
+        ] {
+            assert!(
+                matches!(parse(text), Err(ParseFailure::Syntax(_))),
+                "{text}"
+            );
+        }
+        assert!(parse("echo 12>/dev/null").is_ok());
     }
 
     #[test]
