@@ -21,6 +21,7 @@
 //! Architecture invariants are listed in `docs/architecture.md`.
 
 pub mod actuator;
+pub mod adapters;
 pub mod audit;
 pub mod cli;
 pub mod clock;
