@@ -76,6 +76,8 @@ struct RawConfig {
     max_actions: Option<u64>,
     policy_dir: Option<PathBuf>,
     max_message_bytes: Option<u64>,
+    ssh_identity_file: Option<PathBuf>,
+    ssh_command_timeout_seconds: Option<u64>,
 }
 
 const KEYS: &[&str] = &[
@@ -87,6 +89,8 @@ const KEYS: &[&str] = &[
     "max_actions",
     "policy_dir",
     "max_message_bytes",
+    "ssh_identity_file",
+    "ssh_command_timeout_seconds",
 ];
 
 /// The resolved configuration.
@@ -103,10 +107,18 @@ pub struct Settings {
     pub max_actions: Option<u64>,
     pub policy_dir: Option<PathBuf>,
     pub max_message_bytes: u64,
+    /// The private key the ssh adapter uses (a path; the key never enters praxis's records).
+    pub ssh_identity_file: Option<PathBuf>,
+    /// How long one remote command may run before its ssh client is killed.
+    pub ssh_command_timeout_seconds: u64,
 }
 
 impl Settings {
     /// Resolves settings from `sources`.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one key after another, in the file's order"
+    )]
     pub fn resolve(sources: &Sources) -> Result<Settings, ConfigError> {
         let environment = &sources.environment;
         for key in environment.keys().filter(|key| key.starts_with("PRAXIS_")) {
@@ -186,6 +198,17 @@ impl Settings {
                 "max_message_bytes = {max_message_bytes} is out of range; use 65536 to 268435456"
             )));
         }
+        let ssh_identity_file = path("ssh_identity_file", raw.ssh_identity_file)?;
+        let ssh_command_timeout_seconds = number(
+            "ssh_command_timeout_seconds",
+            raw.ssh_command_timeout_seconds,
+        )?
+        .unwrap_or(30);
+        if !(1..=3_600).contains(&ssh_command_timeout_seconds) {
+            return Err(ConfigError::new(format!(
+                "ssh_command_timeout_seconds = {ssh_command_timeout_seconds} is out of range; use 1 to 3600"
+            )));
+        }
         Ok(Settings {
             config_file,
             database: state_dir.join("praxis.db"),
@@ -197,6 +220,8 @@ impl Settings {
             max_actions,
             policy_dir,
             max_message_bytes,
+            ssh_identity_file,
+            ssh_command_timeout_seconds,
         })
     }
 
@@ -217,6 +242,8 @@ impl Settings {
             "max_actions": self.max_actions,
             "policy_dir": self.policy_dir.as_ref().map(|path| path.display().to_string()),
             "max_message_bytes": self.max_message_bytes,
+            "ssh_identity_file": self.ssh_identity_file.as_ref().map(|path| path.display().to_string()),
+            "ssh_command_timeout_seconds": self.ssh_command_timeout_seconds,
         })
     }
 

@@ -459,16 +459,33 @@ impl Actuator {
             ));
         }
         if !request.dry_run {
-            if classification.tier.requires_approval()
-                || self.holds_untrusted_content() && classification.tier > Tier::T0
-            {
-                return self.refuse(draft, &classification, started, RefusalCode::ApprovalRequired, &format!(
-                    "{} actions need a human approval: call run_action with dry_run=true, then ask the operator to approve (approvals arrive with issue 7)",
-                    classification.tier
+            // Until approvals exist (issue 7), only T0 runs for real; T1+ stops at the preview.
+            if classification.tier > Tier::T0 {
+                let message = if self.holds_untrusted_content() {
+                    format!(
+                        "this session holds untrusted content, so {} actions need a human approval: call run_action with dry_run=true, then ask the operator to approve (approvals arrive with issue 7)",
+                        classification.tier
+                    )
+                } else {
+                    format!(
+                        "{} actions need a human approval: call run_action with dry_run=true, then ask the operator to approve (approvals arrive with issue 7)",
+                        classification.tier
+                    )
+                };
+                return self.refuse(
+                    draft,
+                    &classification,
+                    started,
+                    RefusalCode::ApprovalRequired,
+                    &message,
+                );
+            }
+            if request.adapter != "ssh" {
+                return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
+                    "the {} adapter cannot execute in this build yet (issue 5); use dry_run=true to see what would run",
+                    request.adapter
                 ));
             }
-            return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable,
-                "no adapter can execute actions in this build yet (issue 5); use dry_run=true to see what would run");
         }
         let admitted = self.begin("run_action", draft, classification, started);
         self.run_admitted(admitted, operation)
@@ -617,6 +634,15 @@ impl Actuator {
                 let body = value.to_string();
                 draft.output_sha256 = Some(Digest::of(body.as_bytes()));
                 draft.output_len = Some(u64::try_from(body.len()).unwrap_or(u64::MAX));
+                // An action on a host reports the hash and length of its own full output.
+                if let (Some(hash), Some(length)) = (
+                    value["output_sha256"].as_str().and_then(Digest::parse_hex),
+                    value["output_len"].as_u64(),
+                ) {
+                    draft.output_sha256 = Some(hash);
+                    draft.output_len = Some(length);
+                }
+                draft.exit_code = value["exit_code"].as_i64();
                 if body.len() > MAX_RESULT_BYTES {
                     let message = format!(
                         "the result is {} bytes, over the {MAX_RESULT_BYTES}-byte limit; narrow the query (the call was audited; nothing was returned truncated)",
@@ -712,6 +738,7 @@ impl Actuator {
                 value["policy_hash"] = json!(self.policy.hash().to_hex());
                 Ok(value)
             }
+            Operation::RunAction(request) if !request.dry_run => self.run_ssh(request, request_id),
             Operation::RunAction(request) => {
                 let assessment = action::assess(
                     self.audit.store(),
@@ -746,6 +773,59 @@ impl Actuator {
                 Err("internal: an ingest runs with its record, not here".into())
             }
         }
+    }
+
+    /// Runs a T0 action over ssh (the gates have passed) and reports its output.
+    fn run_ssh(&self, request: &ActionRequest, request_id: Option<&str>) -> Result<Value, String> {
+        let assessment = action::assess(
+            self.audit.store(),
+            &self.policy,
+            self.settings.unknown_default,
+            request,
+        );
+        let ssh = assessment
+            .inventory
+            .as_ref()
+            .map(|record| record["connection"]["ssh"].clone())
+            .filter(Value::is_object)
+            .ok_or_else(|| format!("{} has no ssh connection in the inventory", request.host))?;
+        let target = crate::adapters::ssh::SshTarget {
+            host: request.host.clone(),
+            address: ssh["address"].as_str().unwrap_or(&request.host).to_owned(),
+            port: ssh["port"]
+                .as_u64()
+                .and_then(|port| u16::try_from(port).ok())
+                .unwrap_or(22),
+            user: ssh["user"].as_str().map(str::to_owned),
+            host_key: ssh["host_key"].as_str().map(str::to_owned),
+        };
+        let outcome = crate::adapters::ssh::run(
+            &target,
+            &request.action,
+            &self.settings.state_dir,
+            self.settings.ssh_identity_file.as_deref(),
+            Duration::from_secs(self.settings.ssh_command_timeout_seconds),
+        )
+        .map_err(|error| error.to_string())?;
+        // What a host prints is untrusted content, like ingested telemetry.
+        self.mark_untrusted("run_action", request_id, "read host output");
+        Ok(json!({
+            "ok": outcome.exit_code == Some(0) && !outcome.timed_out,
+            "dry_run": false,
+            "tier": "T0",
+            "rule_ids": assessment.classification.deciding_rule_ids(),
+            "exit_code": outcome.exit_code,
+            "timed_out": outcome.timed_out,
+            "error": if outcome.timed_out { Value::String(format!("the command did not finish within {} s and was killed", self.settings.ssh_command_timeout_seconds)) } else { Value::Null },
+            "output": audit::redact::redact_text(&outcome.preview),
+            "output_sha256": outcome.output_sha256.to_hex(),
+            "output_len": outcome.output_len,
+            "stderr": audit::redact::redact_text(&outcome.stderr_preview),
+            "duration_ms": u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            "host_type": assessment.host_type,
+            "argv_target": format!("{}:{}", target.address, target.port),
+            "untrusted": true,
+        }))
     }
 
     /// The policy in force, for `praxis://policy`.

@@ -110,9 +110,9 @@ impl Operation {
             | Operation::ListHostResources
             | Operation::ReadHost { .. }
             | Operation::ReadPolicy
-            | Operation::ExplainAction(_)
-            | Operation::RunAction(_) => Effect::Read,
-            Operation::EmergencyStop { .. } => Effect::Write,
+            | Operation::ExplainAction(_) => Effect::Read,
+            Operation::RunAction(action) if action.dry_run => Effect::Read,
+            Operation::EmergencyStop { .. } | Operation::RunAction(_) => Effect::Write,
             Operation::IngestObservation { .. } => Effect::Record,
         }
     }

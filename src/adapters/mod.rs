@@ -6,3 +6,4 @@
 //! exits, and with bounded capture.
 
 pub mod process;
+pub mod ssh;

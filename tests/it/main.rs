@@ -21,6 +21,7 @@ mod concurrency;
 mod facts;
 mod fleet;
 mod invariants;
+mod lab;
 mod malformed;
 mod mcp;
 mod policy;

@@ -1,0 +1,214 @@
+//! Against real sshd hosts (tests/lab/lab-sshd.sh, loopback only): T0 actions run for real and
+//! are audited; state changes stop at a preview; a Talos host is never reached by ssh.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::{Session, StateDir, refusal_code};
+
+/// A running lab, torn down on drop.
+struct Lab {
+    directory: PathBuf,
+}
+
+impl Lab {
+    fn up(hosts: usize, port: u16) -> Lab {
+        let directory = PathBuf::from(format!("/run/praxis-lab-it-{}", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-sshd.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .args([
+                "up",
+                "-n",
+                &hosts.to_string(),
+                "--port",
+                &port.to_string(),
+                "--dir",
+            ])
+            .arg(&directory)
+            .output()
+            .expect("bash");
+        assert!(
+            output.status.success(),
+            "the sshd lab did not start (make test installs openssh-server and sudo; it needs root): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Lab { directory }
+    }
+
+    /// (name, address, port) of each host.
+    fn hosts(&self) -> Vec<(String, String, u16)> {
+        std::fs::read_to_string(self.directory.join("hosts.tsv"))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split('\t').collect();
+                (
+                    fields[0].to_owned(),
+                    fields[1].to_owned(),
+                    fields[2].parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The pinned host key of the host at `address:port`.
+    fn host_key(&self, address: &str, port: u16) -> String {
+        let pattern = format!("[{address}]:{port} ");
+        std::fs::read_to_string(self.directory.join("client/known_hosts"))
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix(&pattern).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no host key for {pattern}"))
+    }
+
+    fn sshd_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.directory.join("hosts").join(name).join("sshd.log"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-sshd.sh");
+        drop(
+            Command::new("bash")
+                .arg(script)
+                .args(["down", "--purge", "--dir"])
+                .arg(&self.directory)
+                .output(),
+        );
+    }
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against a real lab, read top to bottom"
+)]
+fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
+    let lab = Lab::up(2, 2300 + u16::try_from(std::process::id() % 500).unwrap());
+    let hosts = lab.hosts();
+    let (first, address, port) = hosts[0].clone();
+    let (second, second_address, _) = hosts[1].clone();
+    let inventory = format!(
+        "[hosts.{first}]\nhost_type = \"linux\"\ngroups = [\"lab\"]\nssh = {{ address = \"{address}\", port = {port}, user = \"aiops\", host_key = \"{}\" }}\n\n\
+         [hosts.cp-1]\nhost_type = \"talos\"\ngroups = [\"talos\"]\ntalos = {{ nodes = [\"{second_address}\"], endpoints = [\"{second_address}\"] }}\n",
+        lab.host_key(&address, port)
+    );
+    let directory = StateDir::initialised("lab");
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(&file, inventory).unwrap();
+    let imported = directory.run(&["fleet", "import", file.to_str().unwrap()]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let identity = lab.directory.join("client/id_ed25519");
+    let mut session = Session::start_with(
+        &directory,
+        &[("PRAXIS_SSH_IDENTITY_FILE", identity.to_str().unwrap())],
+    );
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+
+    let hostname = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": first, "action": "hostname", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&hostname), None, "{hostname}");
+    assert_eq!(
+        hostname["structuredContent"]["output"]
+            .as_str()
+            .unwrap()
+            .trim(),
+        first
+    );
+    assert_eq!(hostname["structuredContent"]["exit_code"], 0);
+    let uptime = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": first, "action": "uptime", "dry_run": false}),
+    );
+    assert!(
+        uptime["structuredContent"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("load average"),
+        "{uptime}"
+    );
+    let release = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": first, "action": "cat /etc/os-release", "dry_run": false}),
+    );
+    assert!(
+        release["structuredContent"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("ID="),
+        "{release}"
+    );
+
+    let restart = session.call("run_action", json!({"adapter": "ssh", "host": first, "action": "sudo systemctl restart nginx", "dry_run": false}));
+    assert_eq!(
+        refusal_code(&restart),
+        Some("approval-required"),
+        "{restart}"
+    );
+    let preview = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": first, "action": "sudo systemctl restart nginx"}),
+    );
+    assert_eq!(preview["structuredContent"]["tier"], "T2");
+
+    let before = lab.sshd_log(&second);
+    for claimed in [json!(null), json!("linux"), json!("ubuntu")] {
+        let mut arguments =
+            json!({"adapter": "ssh", "host": "cp-1", "action": "hostname", "dry_run": false});
+        if !claimed.is_null() {
+            arguments["host_type"] = claimed;
+        }
+        let refused = session.call("run_action", arguments);
+        assert_eq!(
+            refusal_code(&refused),
+            Some("host-type-refused"),
+            "{refused}"
+        );
+    }
+    assert_eq!(session.finish().0, 0);
+    assert_eq!(
+        lab.sshd_log(&second),
+        before,
+        "the Talos host's address was contacted over ssh"
+    );
+
+    let records = directory.records();
+    let outcome = records
+        .iter()
+        .find(|record| record["decision"] == "outcome" && record["tool"] == "run_action")
+        .unwrap_or_else(|| panic!("no outcome record: {records:#?}"));
+    assert_eq!(outcome["exit_code"], 0);
+    assert_eq!(
+        outcome["output_sha256"],
+        json!(praxis::digest::Digest::of(format!("{first}\n").as_bytes()).to_hex())
+    );
+    let intents = records
+        .iter()
+        .filter(|record| record["decision"] == "intent")
+        .count();
+    assert_eq!(
+        intents, 3,
+        "each real run was announced durably before it ran"
+    );
+    let denied: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["decision"] == "denied")
+        .collect();
+    assert!(
+        denied
+            .iter()
+            .all(|record| record["error"].as_str().unwrap().contains('-'))
+    );
+    assert_eq!(directory.verify().0, 0);
+}
