@@ -32,6 +32,34 @@ use crate::policy::{self, Classification, Policy, Tier};
 use crate::store::Durability;
 use crate::store::facts::{FactQuery, NewFact, PutOutcome};
 
+/// How much of an action's output is kept for the caller (the whole is hashed).
+const ACTION_CAPTURE_BYTES: usize = 64 * 1024;
+/// How much output a probe may print (what `ingest_observation` accepts).
+const PROBE_CAPTURE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The ssh target of an assessed host, from its inventory record only.
+fn ssh_target(
+    assessment: &action::Assessment,
+    host: &str,
+) -> Result<crate::adapters::ssh::SshTarget, String> {
+    let ssh = assessment
+        .inventory
+        .as_ref()
+        .map(|record| record["connection"]["ssh"].clone())
+        .filter(Value::is_object)
+        .ok_or_else(|| format!("{host} has no ssh connection in the inventory"))?;
+    Ok(crate::adapters::ssh::SshTarget {
+        host: host.to_owned(),
+        address: ssh["address"].as_str().unwrap_or(host).to_owned(),
+        port: ssh["port"]
+            .as_u64()
+            .and_then(|port| u16::try_from(port).ok())
+            .unwrap_or(22),
+        user: ssh["user"].as_str().map(str::to_owned),
+        host_key: ssh["host_key"].as_str().map(str::to_owned),
+    })
+}
+
 /// The predicate of a host's inventory record (a `desired` fact written by `praxis fleet import`).
 pub const INVENTORY_PREDICATE: &str = "inventory";
 
@@ -534,6 +562,9 @@ impl Actuator {
             started,
         } = admitted;
         let effect = operation.effect();
+        if let Operation::Collect { host, probe } = operation {
+            return self.run_collect(call, &classification, draft, started, host, probe);
+        }
         if let Operation::IngestObservation {
             collector,
             subject,
@@ -769,7 +800,7 @@ impl Actuator {
                 });
                 Ok(value)
             }
-            Operation::IngestObservation { .. } => {
+            Operation::IngestObservation { .. } | Operation::Collect { .. } => {
                 Err("internal: an ingest runs with its record, not here".into())
             }
         }
@@ -783,28 +814,14 @@ impl Actuator {
             self.settings.unknown_default,
             request,
         );
-        let ssh = assessment
-            .inventory
-            .as_ref()
-            .map(|record| record["connection"]["ssh"].clone())
-            .filter(Value::is_object)
-            .ok_or_else(|| format!("{} has no ssh connection in the inventory", request.host))?;
-        let target = crate::adapters::ssh::SshTarget {
-            host: request.host.clone(),
-            address: ssh["address"].as_str().unwrap_or(&request.host).to_owned(),
-            port: ssh["port"]
-                .as_u64()
-                .and_then(|port| u16::try_from(port).ok())
-                .unwrap_or(22),
-            user: ssh["user"].as_str().map(str::to_owned),
-            host_key: ssh["host_key"].as_str().map(str::to_owned),
-        };
+        let target = ssh_target(&assessment, &request.host)?;
         let outcome = crate::adapters::ssh::run(
             &target,
             &request.action,
             &self.settings.state_dir,
             self.settings.ssh_identity_file.as_deref(),
             Duration::from_secs(self.settings.ssh_command_timeout_seconds),
+            ACTION_CAPTURE_BYTES,
         )
         .map_err(|error| error.to_string())?;
         // What a host prints is untrusted content, like ingested telemetry.
@@ -1002,6 +1019,126 @@ impl Actuator {
         }
         let history: Vec<Value> = versions.iter().map(history_json).collect();
         Ok(json!({ "count": history.len(), "history": history }))
+    }
+
+    /// Runs a built-in probe over ssh and ingests its output (facts and one record together).
+    #[expect(clippy::too_many_lines, reason = "each early end records why, in order")]
+    fn run_collect(
+        &self,
+        call: u64,
+        classification: &Classification,
+        mut draft: RecordDraft,
+        started: Instant,
+        host: &str,
+        probe_name: &str,
+    ) -> Response {
+        let failed = |actuator: &Actuator,
+                      draft: RecordDraft,
+                      code: RefusalCode,
+                      message: &str,
+                      decision: AuditDecision| {
+            actuator.finish(call);
+            actuator.conclude(draft, classification, started, code, message, decision)
+        };
+        let Some(probe) = crate::collectors::probes::probe(probe_name) else {
+            return failed(
+                self,
+                draft,
+                RefusalCode::InvalidArguments,
+                &format!("no probe named {probe_name}"),
+                AuditDecision::Denied,
+            );
+        };
+        let request = ActionRequest {
+            adapter: "ssh".into(),
+            host: host.to_owned(),
+            action: probe.command.to_owned(),
+            dry_run: false,
+            host_type: None,
+            approval_id: None,
+        };
+        let assessment = action::assess(
+            self.audit.store(),
+            &self.policy,
+            self.settings.unknown_default,
+            &request,
+        );
+        draft.adapter = Some("ssh".into());
+        draft.target = Some(audit::cut(host, MAX_NAME_BYTES));
+        draft.host_type.clone_from(&assessment.host_type);
+        draft.dry_run = Some(false);
+        if let Some((code, message)) = &assessment.host_refusal {
+            return failed(self, draft, *code, message, AuditDecision::Denied);
+        }
+        let target = match ssh_target(&assessment, host) {
+            Ok(target) => target,
+            Err(message) => {
+                return failed(
+                    self,
+                    draft,
+                    RefusalCode::ToolFailed,
+                    &message,
+                    AuditDecision::Error,
+                );
+            }
+        };
+        self.mark_untrusted("collect", draft.request_id.as_deref(), "read host output");
+        let outcome = match crate::adapters::ssh::run(
+            &target,
+            probe.command,
+            &self.settings.state_dir,
+            self.settings.ssh_identity_file.as_deref(),
+            Duration::from_secs(self.settings.ssh_command_timeout_seconds),
+            PROBE_CAPTURE_BYTES,
+        ) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                return failed(
+                    self,
+                    draft,
+                    RefusalCode::ToolFailed,
+                    &error.to_string(),
+                    AuditDecision::Error,
+                );
+            }
+        };
+        if outcome.timed_out || outcome.exit_code != Some(0) {
+            let message = format!(
+                "the {} probe failed on {host} (exit {:?}{}): {}",
+                probe.name,
+                outcome.exit_code,
+                if outcome.timed_out { ", timed out" } else { "" },
+                audit::cut(outcome.stderr_preview.trim(), 300)
+            );
+            return failed(
+                self,
+                draft,
+                RefusalCode::ToolFailed,
+                &message,
+                AuditDecision::Error,
+            );
+        }
+        if usize::try_from(outcome.output_len).unwrap_or(usize::MAX) > PROBE_CAPTURE_BYTES {
+            return failed(
+                self,
+                draft,
+                RefusalCode::ResultTooLarge,
+                &format!(
+                    "the {} probe printed {} bytes, over the {PROBE_CAPTURE_BYTES}-byte limit",
+                    probe.name, outcome.output_len
+                ),
+                AuditDecision::Error,
+            );
+        }
+        let raw = probe.convert(&outcome.preview);
+        let subject = crate::fleet::import::host_subject(host);
+        let ingest = Ingest {
+            collector: probe.collector,
+            subject: &subject,
+            raw: &raw,
+            predicate: Some(probe.predicate),
+        };
+        self.run_ingest(call, classification, draft, started, &ingest)
     }
 
     /// Parses telemetry and writes the facts together with the call's one audit record.

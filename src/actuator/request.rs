@@ -60,6 +60,8 @@ pub enum Operation {
     ExplainAction(ActionRequest),
     /// The actuator's front door: a dry run previews, a real run executes (adapters: issue 5).
     RunAction(ActionRequest),
+    /// Run a built-in read-only probe on a host and ingest what it prints.
+    Collect { host: String, probe: String },
     /// Parse telemetry into observed facts.
     IngestObservation {
         collector: Collector,
@@ -113,7 +115,7 @@ impl Operation {
             | Operation::ExplainAction(_) => Effect::Read,
             Operation::RunAction(action) if action.dry_run => Effect::Read,
             Operation::EmergencyStop { .. } | Operation::RunAction(_) => Effect::Write,
-            Operation::IngestObservation { .. } => Effect::Record,
+            Operation::IngestObservation { .. } | Operation::Collect { .. } => Effect::Record,
         }
     }
 }

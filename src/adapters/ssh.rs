@@ -49,9 +49,6 @@ pub enum SshError {
 
 /// How long the client may take to connect.
 const CONNECT_TIMEOUT_SECONDS: u64 = 10;
-/// How much output is kept (head and tail); the whole is hashed.
-const CAPTURE_LIMIT: usize = 64 * 1024;
-
 /// The ssh argv for `command` on `target`, with `known_hosts` and `identity`.
 pub fn argv(target: &SshTarget, known_hosts: &Path, identity: &Path, command: &str) -> Vec<String> {
     let destination = match &target.user {
@@ -97,6 +94,7 @@ pub fn run(
     state_dir: &Path,
     identity: Option<&Path>,
     timeout: Duration,
+    capture_limit: usize,
 ) -> Result<ChildOutcome, SshError> {
     let host_key = target
         .host_key
@@ -108,7 +106,7 @@ pub fn run(
         argv: argv(target, &known_hosts, identity, command),
         extra_environment: Vec::new(),
         timeout,
-        capture_limit: CAPTURE_LIMIT,
+        capture_limit,
     };
     Ok(process::run(&spec, std::env::vars())?)
 }

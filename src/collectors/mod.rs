@@ -29,6 +29,7 @@ mod aide;
 mod cis;
 mod osquery;
 mod probe;
+pub mod probes;
 mod talos;
 
 pub use cis::{

@@ -241,6 +241,40 @@ fn default_true() -> bool {
     true
 }
 
+/// The built-in probes of `collect`.
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum ProbeArg {
+    OsRelease,
+    Packages,
+    Users,
+    ListeningPorts,
+    Services,
+}
+
+impl ProbeArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProbeArg::OsRelease => "os_release",
+            ProbeArg::Packages => "packages",
+            ProbeArg::Users => "users",
+            ProbeArg::ListeningPorts => "listening_ports",
+            ProbeArg::Services => "services",
+        }
+    }
+}
+
+/// `collect {host, probe}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CollectArgs {
+    /// The inventory host (its type must allow ssh: linux or windows).
+    #[schemars(length(min = 1))]
+    host: String,
+    /// Which built-in read-only probe to run.
+    probe: ProbeArg,
+}
+
 /// The collectors `ingest_observation` accepts.
 #[derive(Deserialize, JsonSchema, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
@@ -371,6 +405,14 @@ pub(crate) fn parse_call(
             })
         }
         "explain_action" | "run_action" => parse_action(tool, arguments),
+        "collect" => {
+            let parsed = serde_json::from_value::<CollectArgs>(arguments).map_err(invalid)?;
+            non_empty("host", &parsed.host)?;
+            Ok(Operation::Collect {
+                host: parsed.host,
+                probe: parsed.probe.as_str().to_owned(),
+            })
+        }
         "list_hosts" => {
             let parsed = serde_json::from_value::<ListHostsArgs>(arguments).map_err(invalid)?;
             Ok(Operation::ListHosts {
@@ -554,6 +596,29 @@ pub(crate) fn tool_list() -> Vec<Tool> {
             }
         })))
         .with_annotations(read_only("Fact history")),
+        Tool::new(
+            "collect",
+            "Run a built-in read-only probe (os_release, packages, users, listening_ports, services) on an inventory host over the adapter its type allows, and ingest the result as observed facts (typed package:, user:, port:, service: facts where they apply). T0; the session is then marked as holding untrusted content.",
+            rmcp::handler::server::tool::schema_for_type::<CollectArgs>(),
+        )
+        .with_title("Collect from a host")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["ingested", "subject", "collector"],
+            "properties": {
+                "ingested": {"type": "integer", "minimum": 0},
+                "subject": {"type": "string"},
+                "collector": {"type": "string"},
+                "predicates": {"type": "array", "items": {"type": "string"}},
+                "new_versions": {"type": "integer", "minimum": 0},
+                "unchanged": {"type": "integer", "minimum": 0},
+                "recorded_at": {"type": "string"},
+                "inventory_host": {"type": "boolean"},
+                "untrusted": {"type": "boolean"},
+                "notes": {"type": "array", "items": {"type": "string"}}
+            }
+        })))
+        .with_annotations(read_only("Collect from a host").open_world(true)),
         Tool::new(
             "explain_action",
             "Classify an action without running it: its tier, every policy rule that matched, whether the host's type allows the adapter, whether an approval would be needed, and the argv that would run. T0, read-only. Use it to plan within the policy.",

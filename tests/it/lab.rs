@@ -150,6 +150,34 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
         "{release}"
     );
 
+    // collect: every probe that the lab hosts support lands typed facts.
+    for (probe, predicate) in [
+        ("os_release", "os_release"),
+        ("packages", "package:openssh-server"),
+        ("users", "user:aiops"),
+        ("listening_ports", "port:tcp/"),
+    ] {
+        let collected = session.call("collect", json!({"host": first, "probe": probe}));
+        assert_eq!(refusal_code(&collected), None, "{probe}: {collected}");
+        let predicates = collected["structuredContent"]["predicates"]
+            .as_array()
+            .unwrap();
+        assert!(
+            predicates
+                .iter()
+                .any(|found| found.as_str().unwrap().starts_with(predicate)),
+            "{probe}: no {predicate} in {predicates:?}"
+        );
+    }
+    let refused_collect = session.call("collect", json!({"host": "cp-1", "probe": "os_release"}));
+    assert_eq!(refusal_code(&refused_collect), Some("host-type-refused"));
+    let facts = session.call("query_facts", json!({"subject": format!("host:{first}")}));
+    assert!(
+        facts["structuredContent"]["count"].as_u64().unwrap() > 4,
+        "{}",
+        facts["structuredContent"]["count"]
+    );
+
     let restart = session.call("run_action", json!({"adapter": "ssh", "host": first, "action": "sudo systemctl restart nginx", "dry_run": false}));
     assert_eq!(
         refusal_code(&restart),

@@ -30,6 +30,7 @@ fn the_official_python_sdk_initializes_lists_and_calls_tools() {
         summary["tools"],
         serde_json::json!([
             "audit_verify",
+            "collect",
             "emergency_stop",
             "explain_action",
             "fact_history",
@@ -123,7 +124,7 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
             .pointer("/result/tools")
             .and_then(Value::as_array)
             .map(Vec::len),
-        Some(9),
+        Some(10),
         "{listed}"
     );
     let called = session.request(
