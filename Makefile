@@ -33,7 +33,7 @@ deps:
 	@$(PYTHON) -c 'import mcp' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'mcp>=1.20,<3'
 	@command -v ansible-inventory >/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'ansible-core==2.19.14'
 	@command -v script >/dev/null || (apt-get update -qq && apt-get install -y -qq bsdutils)
-	@command -v /usr/sbin/sshd >/dev/null && command -v sudo >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client sudo iproute2)
+	@command -v /usr/sbin/sshd >/dev/null && command -v sudo >/dev/null && command -v /usr/sbin/nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client sudo iproute2 nginx)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -1022,7 +1022,10 @@ impl Actuator {
     }
 
     /// Runs a built-in probe over ssh and ingests its output (facts and one record together).
-    #[expect(clippy::too_many_lines, reason = "each early end records why, in order")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "each early end records why, in order"
+    )]
     fn run_collect(
         &self,
         call: u64,

@@ -240,3 +240,88 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
     );
     assert_eq!(directory.verify().0, 0);
 }
+
+#[test]
+fn the_nginx_bad_config_incident_is_diagnosed_through_praxis_alone() {
+    // Seed 002's runbook: a bad deploy breaks nginx; the operator's assistant must see why.
+    let directory_name = format!("/run/praxis-lab-nginx-{}", std::process::id());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-sshd.sh");
+    let port = 2900 + u16::try_from(std::process::id() % 90).unwrap();
+    let output = Command::new("bash")
+        .arg(&script)
+        .args([
+            "up",
+            "-n",
+            "1",
+            "--nginx",
+            "--port",
+            &port.to_string(),
+            "--dir",
+            &directory_name,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lab = Lab {
+        directory: PathBuf::from(&directory_name),
+    };
+    let (name, address, host_port) = lab.hosts()[0].clone();
+    let config = lab
+        .directory
+        .join("hosts")
+        .join(&name)
+        .join("etc-nginx/nginx.conf");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("return 200", "retrun 200")).unwrap();
+
+    let directory = StateDir::initialised("nginx-incident");
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[hosts.{name}]\nhost_type = \"linux\"\nssh = {{ address = \"{address}\", port = {host_port}, user = \"aiops\", host_key = \"{}\" }}\n",
+            lab.host_key(&address, host_port)
+        ),
+    )
+    .unwrap();
+    assert!(
+        directory
+            .run(&["fleet", "import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let identity = lab.directory.join("client/id_ed25519");
+    let mut session = Session::start_with(
+        &directory,
+        &[("PRAXIS_SSH_IDENTITY_FILE", identity.to_str().unwrap())],
+    );
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+    let explained = session.call(
+        "explain_action",
+        json!({"adapter": "ssh", "host": name, "action": "sudo -n /usr/sbin/nginx -t"}),
+    );
+    assert_eq!(explained["structuredContent"]["tier"], "T0", "{explained}");
+    let check = session.call("run_action", json!({"adapter": "ssh", "host": name, "action": "sudo -n /usr/sbin/nginx -t", "dry_run": false}));
+    assert_eq!(refusal_code(&check), None, "{check}");
+    let content = &check["structuredContent"];
+    assert_eq!(
+        content["ok"], false,
+        "nginx -t must fail on the broken config"
+    );
+    let stderr = content["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("retrun"),
+        "the broken directive is visible in the result: {stderr}"
+    );
+    let fix = session.call("run_action", json!({"adapter": "ssh", "host": name, "action": "sudo -n /usr/bin/cp /etc/nginx/nginx.conf.good /etc/nginx/nginx.conf", "dry_run": false}));
+    assert_eq!(
+        refusal_code(&fix),
+        Some("approval-required"),
+        "the fix is a state change: {fix}"
+    );
+    assert_eq!(session.finish().0, 0);
+}
