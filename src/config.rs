@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::adapters::egress::{Cidr, DEFAULT_ALLOWED_NETWORKS};
 use crate::audit::canonical;
 use crate::digest::Digest;
 use crate::policy::{Mode, Policy, UnknownDefault};
@@ -78,6 +79,7 @@ struct RawConfig {
     max_message_bytes: Option<u64>,
     ssh_identity_file: Option<PathBuf>,
     ssh_command_timeout_seconds: Option<u64>,
+    egress_allowed_networks: Option<Vec<String>>,
 }
 
 const KEYS: &[&str] = &[
@@ -91,6 +93,7 @@ const KEYS: &[&str] = &[
     "max_message_bytes",
     "ssh_identity_file",
     "ssh_command_timeout_seconds",
+    "egress_allowed_networks",
 ];
 
 /// The resolved configuration.
@@ -111,6 +114,9 @@ pub struct Settings {
     pub ssh_identity_file: Option<PathBuf>,
     /// How long one remote command may run before its ssh client is killed.
     pub ssh_command_timeout_seconds: u64,
+    /// The networks an adapter that opens its own sockets (Redfish) may reach; see
+    /// `adapters::egress` for the ranges no entry can open.
+    pub egress_allowed_networks: Vec<Cidr>,
 }
 
 impl Settings {
@@ -209,6 +215,29 @@ impl Settings {
                 "ssh_command_timeout_seconds = {ssh_command_timeout_seconds} is out of range; use 1 to 3600"
             )));
         }
+        let egress_allowed_networks =
+            match environment.get(&variable_for("egress_allowed_networks")) {
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|entry| !entry.is_empty())
+                    .map(ToOwned::to_owned)
+                    .collect(),
+                None => raw.egress_allowed_networks.unwrap_or_else(|| {
+                    DEFAULT_ALLOWED_NETWORKS
+                        .iter()
+                        .map(|network| (*network).to_owned())
+                        .collect()
+                }),
+            };
+        let egress_allowed_networks = egress_allowed_networks
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<Cidr>()
+                    .map_err(|error| ConfigError::new(format!("egress_allowed_networks: {error}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
             config_file,
             database: state_dir.join("praxis.db"),
@@ -222,6 +251,7 @@ impl Settings {
             max_message_bytes,
             ssh_identity_file,
             ssh_command_timeout_seconds,
+            egress_allowed_networks,
         })
     }
 
@@ -244,6 +274,7 @@ impl Settings {
             "max_message_bytes": self.max_message_bytes,
             "ssh_identity_file": self.ssh_identity_file.as_ref().map(|path| path.display().to_string()),
             "ssh_command_timeout_seconds": self.ssh_command_timeout_seconds,
+            "egress_allowed_networks": self.egress_allowed_networks.iter().map(ToString::to_string).collect::<Vec<_>>(),
         })
     }
 
@@ -432,6 +463,30 @@ mod tests {
             assert!(error.contains(needle), "{error}");
             assert!(!error.contains('\n'));
         }
+    }
+
+    #[test]
+    fn egress_networks_default_to_bmc_ranges_and_refuse_bad_entries() {
+        let settings = Settings::resolve(&sources(&[("PRAXIS_STATE_DIR", "/x")])).unwrap();
+        let listed: Vec<String> = settings
+            .egress_allowed_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(listed, DEFAULT_ALLOWED_NETWORKS);
+        let lab = Settings::resolve(&sources(&[
+            ("PRAXIS_STATE_DIR", "/x"),
+            ("PRAXIS_EGRESS_ALLOWED_NETWORKS", "127.0.0.0/8, ::1/128"),
+        ]))
+        .unwrap();
+        assert_eq!(lab.egress_allowed_networks.len(), 2);
+        let error = Settings::resolve(&sources(&[
+            ("PRAXIS_STATE_DIR", "/x"),
+            ("PRAXIS_EGRESS_ALLOWED_NETWORKS", "10.0.0.1/8"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("host bits are set"), "{error}");
     }
 
     #[test]

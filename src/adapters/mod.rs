@@ -5,5 +5,6 @@
 //! stdin closed, in its own process group that is killed at the timeout and after the child
 //! exits, and with bounded capture.
 
+pub mod egress;
 pub mod process;
 pub mod ssh;
