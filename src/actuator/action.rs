@@ -105,6 +105,12 @@ pub fn assess(
             _ => None,
         },
     };
+    let host_refusal = host_refusal.or_else(|| {
+        (request.adapter == "talosctl")
+            .then(|| talosctl_injection(&request.action))
+            .flatten()
+            .map(|message| (RefusalCode::InvalidArguments, message))
+    });
     let classification = policy.classify_command(
         rules_adapter(&request.adapter, host_type.as_deref()),
         &classified_line(&request.adapter, &request.action),
@@ -118,6 +124,53 @@ pub fn assess(
         host_refusal,
         argv,
     }
+}
+
+/// Long options that would change which node talosctl reaches or with what credentials; the
+/// targets and the talosconfig come from the inventory and the configuration only.
+const TALOSCTL_TARGET_OPTIONS: &[&str] = &[
+    "--nodes",
+    "--endpoints",
+    "--talosconfig",
+    "--context",
+    "--cluster",
+    "--insecure",
+];
+
+/// Short forms of those options (`-n`, `-e`, `-i`), alone or inside a cluster such as `-fn`.
+const TALOSCTL_TARGET_SHORTHANDS: &[char] = &['n', 'e', 'i'];
+
+/// Why a talosctl action may not be passed on as it is: quoting (the words talosctl would get
+/// must be the words that were classified) or an option that overrides the inventory's target.
+fn talosctl_injection(action: &str) -> Option<String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@+".contains(c);
+    if let Some(bad) = action
+        .chars()
+        .find(|c| !plain(*c) && !c.is_ascii_whitespace())
+    {
+        return Some(format!(
+            "talosctl actions are plain words (letters, digits and -_./:=,@+); {bad:?} is not allowed"
+        ));
+    }
+    for word in action.split_whitespace() {
+        let name = word.split_once('=').map_or(word, |(name, _)| name);
+        let overrides = if word.starts_with("--") {
+            TALOSCTL_TARGET_OPTIONS.contains(&name)
+        } else if let Some(cluster) = word.strip_prefix('-') {
+            cluster
+                .chars()
+                .take_while(char::is_ascii_alphabetic)
+                .any(|c| TALOSCTL_TARGET_SHORTHANDS.contains(&c))
+        } else {
+            false
+        };
+        if overrides {
+            return Some(format!(
+                "{word} would override the node, endpoint or credentials; praxis takes them from the inventory and the configuration, never from the action"
+            ));
+        }
+    }
+    None
 }
 
 /// praxis-py called Linux hosts `ubuntu`; both names mean a Linux host.
@@ -202,4 +255,42 @@ pub fn assessment_json(assessment: &Assessment, mode_ceiling_ok: bool) -> Value 
         "allowed_by_mode": mode_ceiling_ok,
         "argv": assessment.argv,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::talosctl_injection;
+
+    #[test]
+    fn talosctl_actions_cannot_retarget_or_smuggle_words() {
+        for clean in [
+            "version",
+            "get members",
+            "logs kubelet -f",
+            "get members -o json",
+            "read /proc/meminfo",
+            "service etcd",
+        ] {
+            assert_eq!(talosctl_injection(clean), None, "{clean}");
+        }
+        for hostile in [
+            "get members --nodes 10.0.0.9",
+            "get members --nodes=10.0.0.9",
+            "version -n 10.0.0.9",
+            "version -n10.0.0.9",
+            "logs kubelet -fn 10.0.0.9",
+            "version -e 10.0.0.9",
+            "version --endpoints=evil",
+            "version --talosconfig /tmp/other",
+            "version --context prod",
+            "version --insecure",
+            "version -i",
+            "get members '--nodes' x",
+            "version; reboot",
+            "version $(reboot)",
+            "version\\ --nodes",
+        ] {
+            assert!(talosctl_injection(hostile).is_some(), "{hostile}");
+        }
+    }
 }

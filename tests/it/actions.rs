@@ -80,6 +80,16 @@ fn invariant_5_host_type_gates_actuation_from_the_trusted_inventory() {
         ])
     );
     assert_eq!(talos["structuredContent"]["tier"], "T0");
+    // The node comes from the inventory: an action that retargets talosctl is refused.
+    let retarget = run(
+        &mut session,
+        json!({"adapter": "talosctl", "host": "cp-1", "action": "get members --nodes 10.9.9.9"}),
+    );
+    assert_eq!(
+        refusal_code(&retarget),
+        Some("invalid-arguments"),
+        "{retarget}"
+    );
     let ssh = run(
         &mut session,
         json!({"adapter": "ssh", "host": "web-1", "action": "uptime"}),
