@@ -80,6 +80,9 @@ struct RawConfig {
     ssh_identity_file: Option<PathBuf>,
     ssh_command_timeout_seconds: Option<u64>,
     egress_allowed_networks: Option<Vec<String>>,
+    talosctl_binary: Option<PathBuf>,
+    talosconfig_file: Option<PathBuf>,
+    talosctl_timeout_seconds: Option<u64>,
 }
 
 const KEYS: &[&str] = &[
@@ -94,6 +97,9 @@ const KEYS: &[&str] = &[
     "ssh_identity_file",
     "ssh_command_timeout_seconds",
     "egress_allowed_networks",
+    "talosctl_binary",
+    "talosconfig_file",
+    "talosctl_timeout_seconds",
 ];
 
 /// The resolved configuration.
@@ -117,6 +123,12 @@ pub struct Settings {
     /// The networks an adapter that opens its own sockets (Redfish) may reach; see
     /// `adapters::egress` for the ranges no entry can open.
     pub egress_allowed_networks: Vec<Cidr>,
+    /// The talosctl binary (default: `talosctl` on the children's PATH).
+    pub talosctl_binary: Option<PathBuf>,
+    /// The talosconfig the talosctl adapter uses (a path; its keys never enter praxis's records).
+    pub talosconfig_file: Option<PathBuf>,
+    /// How long one talosctl call may run before it is killed.
+    pub talosctl_timeout_seconds: u64,
 }
 
 impl Settings {
@@ -238,6 +250,15 @@ impl Settings {
                     .map_err(|error| ConfigError::new(format!("egress_allowed_networks: {error}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let talosctl_binary = path("talosctl_binary", raw.talosctl_binary)?;
+        let talosconfig_file = path("talosconfig_file", raw.talosconfig_file)?;
+        let talosctl_timeout_seconds =
+            number("talosctl_timeout_seconds", raw.talosctl_timeout_seconds)?.unwrap_or(60);
+        if !(1..=3_600).contains(&talosctl_timeout_seconds) {
+            return Err(ConfigError::new(format!(
+                "talosctl_timeout_seconds = {talosctl_timeout_seconds} is out of range; use 1 to 3600"
+            )));
+        }
         Ok(Settings {
             config_file,
             database: state_dir.join("praxis.db"),
@@ -252,6 +273,9 @@ impl Settings {
             ssh_identity_file,
             ssh_command_timeout_seconds,
             egress_allowed_networks,
+            talosctl_binary,
+            talosconfig_file,
+            talosctl_timeout_seconds,
         })
     }
 
@@ -275,6 +299,9 @@ impl Settings {
             "ssh_identity_file": self.ssh_identity_file.as_ref().map(|path| path.display().to_string()),
             "ssh_command_timeout_seconds": self.ssh_command_timeout_seconds,
             "egress_allowed_networks": self.egress_allowed_networks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "talosctl_binary": self.talosctl_binary.as_ref().map(|path| path.display().to_string()),
+            "talosconfig_file": self.talosconfig_file.as_ref().map(|path| path.display().to_string()),
+            "talosctl_timeout_seconds": self.talosctl_timeout_seconds,
         })
     }
 

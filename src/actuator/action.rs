@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::request::{ActionRequest, RefusalCode};
+use crate::adapters::talosctl::TalosTarget;
 use crate::clock::Timestamp;
 use crate::fleet::{FactType, adapters_for};
 use crate::policy::classify::{CommandClassification, Verdict};
@@ -205,29 +206,38 @@ fn argv_preview(request: &ActionRequest, inventory: Option<&Value>) -> Vec<Strin
             ]
         }
         "talosctl" => {
-            let talos = connection.map(|connection| &connection["talos"]);
-            let join = |key: &str| {
-                talos
-                    .and_then(|talos| talos[key].as_array())
-                    .map(|items| {
-                        items
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default()
-            };
-            let mut argv = vec!["talosctl".into(), "--nodes".into(), join("nodes")];
-            let endpoints = join("endpoints");
-            if !endpoints.is_empty() {
+            let target = talos_target(&request.host, inventory);
+            let mut argv = vec!["talosctl".into(), "--nodes".into(), target.nodes.join(",")];
+            if !target.endpoints.is_empty() {
                 argv.push("--endpoints".into());
-                argv.push(endpoints);
+                argv.push(target.endpoints.join(","));
             }
             argv.extend(request.action.split_whitespace().map(str::to_owned));
             argv
         }
         other => vec![other.to_owned(), request.action.clone()],
+    }
+}
+
+/// The Talos nodes and endpoints the inventory records for `host`.
+pub fn talos_target(host: &str, inventory: Option<&Value>) -> TalosTarget {
+    let talos = inventory.map(|record| &record["connection"]["talos"]);
+    let list = |key: &str| -> Vec<String> {
+        talos
+            .and_then(|talos| talos[key].as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    TalosTarget {
+        host: host.to_owned(),
+        nodes: list("nodes"),
+        endpoints: list("endpoints"),
     }
 }
 

@@ -508,7 +508,7 @@ impl Actuator {
                     &message,
                 );
             }
-            if request.adapter != "ssh" {
+            if !matches!(request.adapter.as_str(), "ssh" | "talosctl") {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
                     "the {} adapter cannot execute in this build yet (issue 5); use dry_run=true to see what would run",
                     request.adapter
@@ -769,6 +769,9 @@ impl Actuator {
                 value["policy_hash"] = json!(self.policy.hash().to_hex());
                 Ok(value)
             }
+            Operation::RunAction(request) if !request.dry_run && request.adapter == "talosctl" => {
+                self.run_talosctl(request, request_id)
+            }
             Operation::RunAction(request) if !request.dry_run => self.run_ssh(request, request_id),
             Operation::RunAction(request) => {
                 let assessment = action::assess(
@@ -826,23 +829,51 @@ impl Actuator {
         .map_err(|error| error.to_string())?;
         // What a host prints is untrusted content, like ingested telemetry.
         self.mark_untrusted("run_action", request_id, "read host output");
-        Ok(json!({
-            "ok": outcome.exit_code == Some(0) && !outcome.timed_out,
-            "dry_run": false,
-            "tier": "T0",
-            "rule_ids": assessment.classification.deciding_rule_ids(),
-            "exit_code": outcome.exit_code,
-            "timed_out": outcome.timed_out,
-            "error": if outcome.timed_out { Value::String(format!("the command did not finish within {} s and was killed", self.settings.ssh_command_timeout_seconds)) } else { Value::Null },
-            "output": audit::redact::redact_text(&outcome.preview),
-            "output_sha256": outcome.output_sha256.to_hex(),
-            "output_len": outcome.output_len,
-            "stderr": audit::redact::redact_text(&outcome.stderr_preview),
-            "duration_ms": u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-            "host_type": assessment.host_type,
-            "argv_target": format!("{}:{}", target.address, target.port),
-            "untrusted": true,
-        }))
+        let mut value = ran_json(
+            &assessment,
+            &outcome,
+            &format!(
+                "the command did not finish within {} s and was killed",
+                self.settings.ssh_command_timeout_seconds
+            ),
+        );
+        value["argv_target"] = json!(format!("{}:{}", target.address, target.port));
+        Ok(value)
+    }
+
+    /// Runs a T0 action through talosctl (the gates have passed) and reports its output.
+    fn run_talosctl(
+        &self,
+        request: &ActionRequest,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
+        let assessment = action::assess(
+            self.audit.store(),
+            &self.policy,
+            self.settings.unknown_default,
+            request,
+        );
+        let target = action::talos_target(&request.host, assessment.inventory.as_ref());
+        let outcome = crate::adapters::talosctl::run(
+            self.settings.talosctl_binary.as_deref(),
+            self.settings.talosconfig_file.as_deref(),
+            &target,
+            &request.action,
+            Duration::from_secs(self.settings.talosctl_timeout_seconds),
+            ACTION_CAPTURE_BYTES,
+        )
+        .map_err(|error| error.to_string())?;
+        self.mark_untrusted("run_action", request_id, "read host output");
+        let mut value = ran_json(
+            &assessment,
+            &outcome,
+            &format!(
+                "talosctl did not finish within {} s and was killed",
+                self.settings.talosctl_timeout_seconds
+            ),
+        );
+        value["nodes"] = json!(target.nodes);
+        Ok(value)
     }
 
     /// The policy in force, for `praxis://policy`.
@@ -1374,6 +1405,31 @@ impl Actuator {
         draft.policy_hash = Some(self.policy.hash());
         draft
     }
+}
+
+/// The result of a T0 action that ran: its exit, its bounded output (redacted), and the hash
+/// and length of all of it. What a host prints is untrusted content.
+fn ran_json(
+    assessment: &action::Assessment,
+    outcome: &crate::adapters::process::ChildOutcome,
+    timeout_message: &str,
+) -> Value {
+    json!({
+        "ok": outcome.exit_code == Some(0) && !outcome.timed_out,
+        "dry_run": false,
+        "tier": "T0",
+        "rule_ids": assessment.classification.deciding_rule_ids(),
+        "exit_code": outcome.exit_code,
+        "timed_out": outcome.timed_out,
+        "error": if outcome.timed_out { Value::String(timeout_message.to_owned()) } else { Value::Null },
+        "output": audit::redact::redact_text(&outcome.preview),
+        "output_sha256": outcome.output_sha256.to_hex(),
+        "output_len": outcome.output_len,
+        "stderr": audit::redact::redact_text(&outcome.stderr_preview),
+        "duration_ms": u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+        "host_type": assessment.host_type,
+        "untrusted": true,
+    })
 }
 
 #[cfg(test)]

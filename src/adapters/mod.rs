@@ -8,3 +8,4 @@
 pub mod egress;
 pub mod process;
 pub mod ssh;
+pub mod talosctl;

@@ -159,12 +159,16 @@ fn dry_runs_classify_what_would_run_and_modes_and_deny_gate_them() {
         json!({"adapter": "ssh", "host": "web-1", "action": "sudo systemctl restart nginx", "dry_run": false}),
     );
     assert_eq!(refusal_code(&real_restart), Some("approval-required"));
-    // T0 runs for real; the talosctl adapter does not exist yet.
+    // T0 runs for real: it reaches the talosctl adapter, which needs a talosconfig.
     let real_read = run(
         &mut guarded,
         json!({"adapter": "talosctl", "host": "cp-1", "action": "get members", "dry_run": false}),
     );
-    assert_eq!(refusal_code(&real_read), Some("adapter-unavailable"));
+    assert_eq!(refusal_code(&real_read), Some("tool-failed"), "{real_read}");
+    assert!(
+        real_read.to_string().contains("talosconfig_file"),
+        "{real_read}"
+    );
     assert_eq!(guarded.finish().0, 0);
 
     for mode in ["readonly", "guarded", "open"] {
@@ -235,6 +239,6 @@ fn invariant_8_after_untrusted_content_any_real_actuation_needs_an_approval() {
         &mut session,
         json!({"adapter": "talosctl", "host": "cp-1", "action": "get members", "dry_run": false}),
     );
-    assert_eq!(refusal_code(&read), Some("adapter-unavailable"));
+    assert_eq!(refusal_code(&read), Some("tool-failed"), "{read}");
     assert_eq!(session.finish().0, 0);
 }

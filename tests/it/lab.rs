@@ -325,3 +325,127 @@ fn the_nginx_bad_config_incident_is_diagnosed_through_praxis_alone() {
     );
     assert_eq!(session.finish().0, 0);
 }
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against the talosctl double, read top to bottom"
+)]
+fn talos_reads_run_through_the_talosctl_double_with_the_inventorys_targets() {
+    // talosctl cannot be installed here: tests/lab/fake-talosctl mimics its output and logs
+    // every argv it receives, so the test sees exactly what praxis ran.
+    let directory = StateDir::initialised("talos-double");
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab");
+    let state = directory.root.join("talos-state.json");
+    std::fs::copy(lab.join("talos-fake/state.json"), &state).unwrap();
+    let talosconfig = directory.root.join("talosconfig");
+    std::fs::copy(lab.join("talos-fake/talosconfig"), &talosconfig).unwrap();
+    let wrapper = directory.root.join("talosctl");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nFAKE_TALOS_STATE='{}' exec python3 '{}' \"$@\"\n",
+            state.display(),
+            lab.join("fake-talosctl").display()
+        ),
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&wrapper, permissions).unwrap();
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(
+        &file,
+        "[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"], endpoints = [\"127.0.30.1\"] }\n\n\
+         [hosts.worker-2]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.3\"] }\n",
+    )
+    .unwrap();
+    assert!(
+        directory
+            .run(&["fleet", "import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_TALOSCTL_BINARY", wrapper.to_str().unwrap()),
+            ("PRAXIS_TALOSCONFIG_FILE", talosconfig.to_str().unwrap()),
+        ],
+    );
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+    let members = session.call(
+        "run_action",
+        json!({"adapter": "talosctl", "host": "cp-1", "action": "get members", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&members), None, "{members}");
+    let content = &members["structuredContent"];
+    assert_eq!(content["ok"], true, "{members}");
+    assert!(
+        content["output"].as_str().unwrap().contains("controlplane"),
+        "{members}"
+    );
+    // An unreachable node is a failed read with talosctl's own error, not a hang or a panic.
+    let down = session.call(
+        "run_action",
+        json!({"adapter": "talosctl", "host": "worker-2", "action": "version", "dry_run": false}),
+    );
+    assert_eq!(down["structuredContent"]["ok"], false, "{down}");
+    assert!(
+        down["structuredContent"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused")
+    );
+    // Retargeting and state changes never reach the binary.
+    let retarget = session.call(
+        "run_action",
+        json!({"adapter": "talosctl", "host": "cp-1", "action": "version --nodes 127.0.30.2", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&retarget), Some("invalid-arguments"));
+    let reboot = session.call(
+        "run_action",
+        json!({"adapter": "talosctl", "host": "cp-1", "action": "reboot", "dry_run": false}),
+    );
+    assert_eq!(
+        refusal_code(&reboot),
+        Some("tier-denied"),
+        "T3 is above guarded mode"
+    );
+    let restart = session.call(
+        "run_action",
+        json!({"adapter": "talosctl", "host": "cp-1", "action": "service etcd restart", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&restart), Some("approval-required"));
+    assert_eq!(session.finish().0, 0);
+
+    let ran: Vec<Value> = std::fs::read_to_string(directory.root.join("talos-state.json.log"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let talosconfig = talosconfig.to_str().unwrap();
+    assert_eq!(
+        ran,
+        [
+            json!([
+                "--talosconfig",
+                talosconfig,
+                "--nodes",
+                "127.0.30.1",
+                "--endpoints",
+                "127.0.30.1",
+                "get",
+                "members"
+            ]),
+            json!([
+                "--talosconfig",
+                talosconfig,
+                "--nodes",
+                "127.0.30.3",
+                "version"
+            ]),
+        ],
+        "exactly the two reads ran, with the inventory's targets before the verb"
+    );
+}
