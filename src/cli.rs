@@ -673,6 +673,90 @@ fn audit_export(
     Ok(0)
 }
 
+/// What `doctor` says about each adapter: a configured adapter whose binary or secret file is
+/// missing or readable by others is a problem; an unconfigured one is reported as such.
+fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
+    let secret = |path: &Path| -> Result<String, String> {
+        match fs::metadata(path) {
+            Ok(metadata) if metadata.is_file() => {
+                let mode = metadata.permissions().mode() & 0o777;
+                if is_private(mode) {
+                    Ok(format!("{} mode {mode:04o}", path.display()))
+                } else {
+                    Err(format!(
+                        "{} mode {mode:04o} is readable by others; chmod 600 it",
+                        path.display()
+                    ))
+                }
+            }
+            Ok(_) => Err(format!("{} is not a file", path.display())),
+            Err(error) => Err(format!("{}: {error}", path.display())),
+        }
+    };
+    let program = |name: &Path| -> Result<String, String> {
+        find_program(name)
+            .map(|found| found.display().to_string())
+            .ok_or_else(|| format!("{} not found or not executable", name.display()))
+    };
+    let mut checks = Vec::new();
+    let mut adapter = |what: &'static str, key: &str, file: Option<&Path>, binary: &Path| {
+        let Some(file) = file else {
+            checks.push((what, true, format!("not configured ({key} unset)")));
+            return;
+        };
+        match (secret(file), program(binary)) {
+            (Ok(file), Ok(binary)) => checks.push((what, true, format!("{binary}, {file}"))),
+            (Err(problem), _) | (_, Err(problem)) => checks.push((what, false, problem)),
+        }
+    };
+    adapter(
+        "ssh adapter",
+        "ssh_identity_file",
+        settings.ssh_identity_file.as_deref(),
+        Path::new("ssh"),
+    );
+    adapter(
+        "talosctl adapter",
+        "talosconfig_file",
+        settings.talosconfig_file.as_deref(),
+        settings
+            .talosctl_binary
+            .as_deref()
+            .unwrap_or(Path::new("talosctl")),
+    );
+    checks.push((
+        "egress allowlist",
+        true,
+        settings
+            .egress_allowed_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    checks.push((
+        "other adapters",
+        true,
+        "ansible, redfish, terraform and runbooks do not execute yet".into(),
+    ));
+    checks
+}
+
+/// `name` itself when it has a slash, else the first executable `name` on PATH.
+fn find_program(name: &Path) -> Option<PathBuf> {
+    let executable = |path: &Path| {
+        fs::metadata(path)
+            .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+    };
+    if name.components().count() > 1 || name.is_absolute() {
+        return executable(name).then(|| name.to_path_buf());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|directory| directory.join(name))
+        .find(|candidate| executable(candidate))
+}
+
 /// True when neither group nor others have any permission bit.
 #[expect(
     clippy::verbose_bit_mask,
@@ -788,11 +872,9 @@ fn doctor(settings: &Settings) -> Result<u8, Failure> {
         )?,
     }
     report(true, "mode", settings.mode.as_str().into())?;
-    report(
-        true,
-        "adapters",
-        "none yet (ssh, ansible, talosctl, redfish arrive with later issues)".into(),
-    )?;
+    for (what, ok, detail) in adapter_checks(settings) {
+        report(ok, what, detail)?;
+    }
     if problems == 0 {
         writeln!(out, "doctor: no problems found")?;
         Ok(0)

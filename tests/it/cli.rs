@@ -140,6 +140,46 @@ fn init_creates_private_state() {
 }
 
 #[test]
+fn doctor_flags_exposed_adapter_secrets_and_missing_binaries() {
+    use std::os::unix::fs::PermissionsExt;
+    let directory = StateDir::initialised("doctor-adapters");
+    let key = directory.root.join("id_ed25519");
+    std::fs::write(&key, "not a real key").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let talosconfig = directory.root.join("talosconfig");
+    std::fs::write(&talosconfig, "context: lab").unwrap();
+    std::fs::set_permissions(&talosconfig, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let doctor = |binary: &str| {
+        directory
+            .praxis(&["doctor"])
+            .env("PRAXIS_SSH_IDENTITY_FILE", &key)
+            .env("PRAXIS_TALOSCONFIG_FILE", &talosconfig)
+            .env("PRAXIS_TALOSCTL_BINARY", binary)
+            .output()
+            .unwrap()
+    };
+    let exposed = doctor("/nonexistent/talosctl");
+    let report = String::from_utf8_lossy(&exposed.stdout);
+    assert_eq!(exposed.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("PROBLEM ssh adapter") && report.contains("chmod 600"),
+        "{report}"
+    );
+    assert!(
+        report.contains("PROBLEM talosctl adapter: /nonexistent/talosctl not found"),
+        "{report}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let healthy = doctor("/bin/true");
+    let report = String::from_utf8_lossy(&healthy.stdout);
+    assert!(healthy.status.success(), "{report}");
+    assert!(
+        report.contains("ok      talosctl adapter: /bin/true"),
+        "{report}"
+    );
+}
+
+#[test]
 fn resume_refuses_without_a_terminal_and_works_in_one() {
     let directory = StateDir::initialised("resume");
     let kill = directory.run(&["kill", "--reason", "maintenance window"]);
