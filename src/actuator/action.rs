@@ -5,14 +5,17 @@
 //! only be confirmed or cause a refusal, never change the answer; an adapter the host type does
 //! not allow (ssh on a Talos node) is refused, dry runs included.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use super::request::{ActionRequest, RefusalCode};
 use crate::adapters::talosctl::TalosTarget;
 use crate::clock::Timestamp;
+use crate::config::Settings;
 use crate::fleet::{FactType, adapters_for};
+use crate::policy::Policy;
 use crate::policy::classify::{CommandClassification, Verdict};
-use crate::policy::{Policy, UnknownDefault};
 use crate::store::Store;
 use crate::store::facts::FactQuery;
 
@@ -57,7 +60,7 @@ fn classified_line(adapter: &str, action: &str) -> String {
 pub fn assess(
     store: &Store,
     policy: &Policy,
-    unknown_default: UnknownDefault,
+    settings: &Settings,
     request: &ActionRequest,
 ) -> Assessment {
     let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
@@ -115,9 +118,9 @@ pub fn assess(
     let classification = policy.classify_command(
         rules_adapter(&request.adapter, host_type.as_deref()),
         &classified_line(&request.adapter, &request.action),
-        unknown_default,
+        settings.unknown_default,
     );
-    let argv = argv_preview(request, inventory.as_ref());
+    let argv = argv_preview(request, inventory.as_ref(), settings);
     Assessment {
         classification,
         inventory,
@@ -179,7 +182,11 @@ fn same_host_type(claimed: &str, actual: &str) -> bool {
     claimed == actual || (claimed == "ubuntu" && actual == "linux")
 }
 
-fn argv_preview(request: &ActionRequest, inventory: Option<&Value>) -> Vec<String> {
+fn argv_preview(
+    request: &ActionRequest,
+    inventory: Option<&Value>,
+    settings: &Settings,
+) -> Vec<String> {
     let connection = inventory.map(|record| &record["connection"]);
     match request.adapter.as_str() {
         "ssh" => {
@@ -205,16 +212,19 @@ fn argv_preview(request: &ActionRequest, inventory: Option<&Value>) -> Vec<Strin
                 request.action.clone(),
             ]
         }
-        "talosctl" => {
-            let target = talos_target(&request.host, inventory);
-            let mut argv = vec!["talosctl".into(), "--nodes".into(), target.nodes.join(",")];
-            if !target.endpoints.is_empty() {
-                argv.push("--endpoints".into());
-                argv.push(target.endpoints.join(","));
-            }
-            argv.extend(request.action.split_whitespace().map(str::to_owned));
-            argv
-        }
+        // Exactly what a real run would execute (`adapters::talosctl::argv`).
+        "talosctl" => crate::adapters::talosctl::argv(
+            settings
+                .talosctl_binary
+                .as_deref()
+                .unwrap_or(Path::new("talosctl")),
+            settings
+                .talosconfig_file
+                .as_deref()
+                .unwrap_or(Path::new("<talosconfig_file is not configured>")),
+            &talos_target(&request.host, inventory),
+            &request.action,
+        ),
         other => vec![other.to_owned(), request.action.clone()],
     }
 }

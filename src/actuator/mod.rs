@@ -438,12 +438,7 @@ impl Actuator {
         request: &ActionRequest,
         operation: &Operation,
     ) -> Response {
-        let assessment = action::assess(
-            self.audit.store(),
-            &self.policy,
-            self.settings.unknown_default,
-            request,
-        );
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let classification = Classification {
             tier: match assessment.classification.verdict {
                 policy::classify::Verdict::Tier(tier) => tier,
@@ -747,12 +742,8 @@ impl Actuator {
             Operation::ReadHost { name } => self.read_host(name, request_id),
             Operation::ReadPolicy => Ok(self.policy_json()),
             Operation::ExplainAction(request) => {
-                let assessment = action::assess(
-                    self.audit.store(),
-                    &self.policy,
-                    self.settings.unknown_default,
-                    request,
-                );
+                let assessment =
+                    action::assess(self.audit.store(), &self.policy, &self.settings, request);
                 let tier = match assessment.classification.verdict {
                     policy::classify::Verdict::Tier(tier) => tier,
                     policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => {
@@ -774,12 +765,8 @@ impl Actuator {
             }
             Operation::RunAction(request) if !request.dry_run => self.run_ssh(request, request_id),
             Operation::RunAction(request) => {
-                let assessment = action::assess(
-                    self.audit.store(),
-                    &self.policy,
-                    self.settings.unknown_default,
-                    request,
-                );
+                let assessment =
+                    action::assess(self.audit.store(), &self.policy, &self.settings, request);
                 let preview = format!(
                     "DRY_RUN preview (not executed): {}",
                     assessment.argv.join(" ")
@@ -811,12 +798,7 @@ impl Actuator {
 
     /// Runs a T0 action over ssh (the gates have passed) and reports its output.
     fn run_ssh(&self, request: &ActionRequest, request_id: Option<&str>) -> Result<Value, String> {
-        let assessment = action::assess(
-            self.audit.store(),
-            &self.policy,
-            self.settings.unknown_default,
-            request,
-        );
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = ssh_target(&assessment, &request.host)?;
         let outcome = crate::adapters::ssh::run(
             &target,
@@ -847,12 +829,7 @@ impl Actuator {
         request: &ActionRequest,
         request_id: Option<&str>,
     ) -> Result<Value, String> {
-        let assessment = action::assess(
-            self.audit.store(),
-            &self.policy,
-            self.settings.unknown_default,
-            request,
-        );
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = action::talos_target(&request.host, assessment.inventory.as_ref());
         let outcome = crate::adapters::talosctl::run(
             self.settings.talosctl_binary.as_deref(),
@@ -1091,12 +1068,7 @@ impl Actuator {
             host_type: None,
             approval_id: None,
         };
-        let assessment = action::assess(
-            self.audit.store(),
-            &self.policy,
-            self.settings.unknown_default,
-            &request,
-        );
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, &request);
         draft.adapter = Some("ssh".into());
         draft.target = Some(audit::cut(host, MAX_NAME_BYTES));
         draft.host_type.clone_from(&assessment.host_type);

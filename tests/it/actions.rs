@@ -71,6 +71,8 @@ fn invariant_5_host_type_gates_actuation_from_the_trusted_inventory() {
         talos["structuredContent"]["argv"],
         json!([
             "talosctl",
+            "--talosconfig",
+            "<talosconfig_file is not configured>",
             "--nodes",
             "10.5.0.2",
             "--endpoints",

@@ -379,6 +379,26 @@ fn talos_reads_run_through_the_talosctl_double_with_the_inventorys_targets() {
         json!({"adapter": "talosctl", "host": "cp-1", "action": "get members", "dry_run": false}),
     );
     assert_eq!(refusal_code(&members), None, "{members}");
+    // The preview shows exactly the argv a real run executes.
+    let preview = session.call(
+        "run_action",
+        json!({"adapter": "talosctl", "host": "cp-1", "action": "get members"}),
+    );
+    let talosconfig_text = talosconfig.to_str().unwrap();
+    assert_eq!(
+        preview["structuredContent"]["argv"],
+        json!([
+            wrapper.to_str().unwrap(),
+            "--talosconfig",
+            talosconfig_text,
+            "--nodes",
+            "127.0.30.1",
+            "--endpoints",
+            "127.0.30.1",
+            "get",
+            "members"
+        ])
+    );
     let content = &members["structuredContent"];
     assert_eq!(content["ok"], true, "{members}");
     assert!(
