@@ -187,31 +187,21 @@ fn argv_preview(
     inventory: Option<&Value>,
     settings: &Settings,
 ) -> Vec<String> {
-    let connection = inventory.map(|record| &record["connection"]);
     match request.adapter.as_str() {
-        "ssh" => {
-            let ssh = connection.map(|connection| &connection["ssh"]);
-            let address = ssh
-                .and_then(|ssh| ssh["address"].as_str())
-                .unwrap_or(&request.host);
-            let port = ssh.and_then(|ssh| ssh["port"].as_u64()).unwrap_or(22);
-            let target = match ssh.and_then(|ssh| ssh["user"].as_str()) {
-                Some(user) => format!("{user}@{address}"),
-                None => address.to_owned(),
-            };
-            vec![
-                "ssh".into(),
-                "-o".into(),
-                "BatchMode=yes".into(),
-                "-o".into(),
-                "StrictHostKeyChecking=yes".into(),
-                "-p".into(),
-                port.to_string(),
-                target,
-                "--".into(),
-                request.action.clone(),
-            ]
-        }
+        // Exactly what a real run would execute (`adapters::ssh::argv`), when the inventory
+        // records an ssh connection; a host without one is refused before anything runs.
+        "ssh" => match ssh_target(inventory, &request.host) {
+            Ok(target) => crate::adapters::ssh::argv(
+                &target,
+                &crate::adapters::ssh::known_hosts_path(&settings.state_dir, &request.host),
+                settings
+                    .ssh_identity_file
+                    .as_deref()
+                    .unwrap_or(Path::new("<ssh_identity_file is not configured>")),
+                &request.action,
+            ),
+            Err(_) => vec!["ssh".into(), request.host.clone(), request.action.clone()],
+        },
         // Exactly what a real run would execute (`adapters::talosctl::argv`).
         "talosctl" => crate::adapters::talosctl::argv(
             settings
@@ -227,6 +217,27 @@ fn argv_preview(
         ),
         other => vec![other.to_owned(), request.action.clone()],
     }
+}
+
+/// The ssh target of a host, from its inventory record only.
+pub fn ssh_target(
+    inventory: Option<&Value>,
+    host: &str,
+) -> Result<crate::adapters::ssh::SshTarget, String> {
+    let ssh = inventory
+        .map(|record| record["connection"]["ssh"].clone())
+        .filter(Value::is_object)
+        .ok_or_else(|| format!("{host} has no ssh connection in the inventory"))?;
+    Ok(crate::adapters::ssh::SshTarget {
+        host: host.to_owned(),
+        address: ssh["address"].as_str().unwrap_or(host).to_owned(),
+        port: ssh["port"]
+            .as_u64()
+            .and_then(|port| u16::try_from(port).ok())
+            .unwrap_or(22),
+        user: ssh["user"].as_str().map(str::to_owned),
+        host_key: ssh["host_key"].as_str().map(str::to_owned),
+    })
 }
 
 /// The Talos nodes and endpoints the inventory records for `host`.

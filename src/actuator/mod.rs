@@ -37,29 +37,6 @@ const ACTION_CAPTURE_BYTES: usize = 64 * 1024;
 /// How much output a probe may print (what `ingest_observation` accepts).
 const PROBE_CAPTURE_BYTES: usize = 4 * 1024 * 1024;
 
-/// The ssh target of an assessed host, from its inventory record only.
-fn ssh_target(
-    assessment: &action::Assessment,
-    host: &str,
-) -> Result<crate::adapters::ssh::SshTarget, String> {
-    let ssh = assessment
-        .inventory
-        .as_ref()
-        .map(|record| record["connection"]["ssh"].clone())
-        .filter(Value::is_object)
-        .ok_or_else(|| format!("{host} has no ssh connection in the inventory"))?;
-    Ok(crate::adapters::ssh::SshTarget {
-        host: host.to_owned(),
-        address: ssh["address"].as_str().unwrap_or(host).to_owned(),
-        port: ssh["port"]
-            .as_u64()
-            .and_then(|port| u16::try_from(port).ok())
-            .unwrap_or(22),
-        user: ssh["user"].as_str().map(str::to_owned),
-        host_key: ssh["host_key"].as_str().map(str::to_owned),
-    })
-}
-
 /// The predicate of a host's inventory record (a `desired` fact written by `praxis fleet import`).
 pub const INVENTORY_PREDICATE: &str = "inventory";
 
@@ -799,7 +776,7 @@ impl Actuator {
     /// Runs a T0 action over ssh (the gates have passed) and reports its output.
     fn run_ssh(&self, request: &ActionRequest, request_id: Option<&str>) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
-        let target = ssh_target(&assessment, &request.host)?;
+        let target = action::ssh_target(assessment.inventory.as_ref(), &request.host)?;
         let outcome = crate::adapters::ssh::run(
             &target,
             &request.action,
@@ -1076,7 +1053,7 @@ impl Actuator {
         if let Some((code, message)) = &assessment.host_refusal {
             return failed(self, draft, *code, message, AuditDecision::Denied);
         }
-        let target = match ssh_target(&assessment, host) {
+        let target = match action::ssh_target(assessment.inventory.as_ref(), host) {
             Ok(target) => target,
             Err(message) => {
                 return failed(

@@ -111,14 +111,19 @@ pub fn run(
     Ok(process::run(&spec, std::env::vars())?)
 }
 
+/// Where praxis keeps the pinned key of `host`.
+pub fn known_hosts_path(state_dir: &Path, host: &str) -> PathBuf {
+    state_dir.join("ssh").join(format!("known_hosts-{host}"))
+}
+
 /// Writes the one pinned key of `target` to `<state>/ssh/known_hosts-<host>` (mode 0600).
 fn write_known_hosts(
     state_dir: &Path,
     target: &SshTarget,
     host_key: &str,
 ) -> Result<PathBuf, SshError> {
+    let path = known_hosts_path(state_dir, &target.host);
     let directory = state_dir.join("ssh");
-    let path = directory.join(format!("known_hosts-{}", target.host));
     let error = |source| SshError::KnownHosts {
         path: path.clone(),
         source,

@@ -96,7 +96,20 @@ fn invariant_5_host_type_gates_actuation_from_the_trusted_inventory() {
         &mut session,
         json!({"adapter": "ssh", "host": "web-1", "action": "uptime"}),
     );
-    assert_eq!(ssh["structuredContent"]["argv"][7], "aiops@127.0.10.1");
+    // The preview is the exact argv a real run executes: no user config, the pinned key only.
+    let argv: Vec<&str> = ssh["structuredContent"]["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|word| word.as_str().unwrap())
+        .collect();
+    assert_eq!(argv[..3], ["ssh", "-F", "/dev/null"], "{argv:?}");
+    assert!(argv.contains(&"StrictHostKeyChecking=yes"), "{argv:?}");
+    assert_eq!(
+        argv[argv.len() - 3..],
+        ["--", "aiops@127.0.10.1", "uptime"],
+        "{argv:?}"
+    );
     assert_eq!(session.finish().0, 0);
     let records = directory.records();
     let previews: Vec<&Value> = records
