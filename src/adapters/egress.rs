@@ -611,4 +611,24 @@ mod tests {
                 .is_err()
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn an_ipv4_address_and_its_translations_never_do_better_than_it(bits: u32, prefix in 0u8..=32) {
+            let v4 = Ipv4Addr::from_bits(bits);
+            let network = Ipv4Addr::from_bits(bits & u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0));
+            let policy = with(&[&format!("{network}/{prefix}"), "::/0"]);
+            let direct = policy.check(IpAddr::V4(v4)).is_ok();
+            // v4-mapped is the same address: the same answer.
+            proptest::prop_assert_eq!(policy.check(IpAddr::V6(v4.to_ipv6_mapped())).is_ok(), direct);
+            // Through NAT64 or 6to4 the IPv4 address is reached too: never allowed when it is not.
+            let nat64 = Ipv6Addr::from_bits((0x0064_ff9b_u128 << 96) | u128::from(bits));
+            let six_to_four = Ipv6Addr::from_bits((0x2002_u128 << 112) | (u128::from(bits) << 80));
+            for translated in [nat64, six_to_four] {
+                if policy.check(IpAddr::V6(translated)).is_ok() {
+                    proptest::prop_assert!(direct, "{translated} allowed while {v4} is not");
+                }
+            }
+        }
+    }
 }
