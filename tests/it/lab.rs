@@ -3,39 +3,48 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
 
 use crate::support::{Session, StateDir, refusal_code};
 
+/// Labs share the `aiops` system user, and tearing one down (`down --purge`) deletes it, so
+/// the tests of this binary hold this lock for as long as their lab runs.
+static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// A running lab, torn down on drop.
 struct Lab {
     directory: PathBuf,
+    _exclusive: MutexGuard<'static, ()>,
 }
 
 impl Lab {
-    fn up(hosts: usize, port: u16) -> Lab {
-        let directory = PathBuf::from(format!("/run/praxis-lab-it-{}", std::process::id()));
+    /// Starts `hosts` sshd hosts from `port` in `/run/praxis-lab-<label>-<pid>`; `extra` goes
+    /// to the lab script (e.g. `--nginx`).
+    fn up(label: &str, hosts: usize, port: u16, extra: &[&str]) -> Lab {
+        let exclusive = ONE_LAB_AT_A_TIME
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let directory = PathBuf::from(format!("/run/praxis-lab-{label}-{}", std::process::id()));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-sshd.sh");
         let output = Command::new("bash")
             .arg(&script)
-            .args([
-                "up",
-                "-n",
-                &hosts.to_string(),
-                "--port",
-                &port.to_string(),
-                "--dir",
-            ])
+            .args(["up", "-n", &hosts.to_string(), "--port", &port.to_string()])
+            .args(extra)
+            .arg("--dir")
             .arg(&directory)
             .output()
             .expect("bash");
         assert!(
             output.status.success(),
-            "the sshd lab did not start (make test installs openssh-server and sudo; it needs root): {}",
+            "the sshd lab did not start (make test installs openssh-server, sudo and nginx; it needs root): {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        Lab { directory }
+        Lab {
+            directory,
+            _exclusive: exclusive,
+        }
     }
 
     /// (name, address, port) of each host.
@@ -89,7 +98,12 @@ impl Drop for Lab {
     reason = "one scenario against a real lab, read top to bottom"
 )]
 fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
-    let lab = Lab::up(2, 2300 + u16::try_from(std::process::id() % 500).unwrap());
+    let lab = Lab::up(
+        "it",
+        2,
+        2300 + u16::try_from(std::process::id() % 500).unwrap(),
+        &[],
+    );
     let hosts = lab.hosts();
     let (first, address, port) = hosts[0].clone();
     let (second, second_address, _) = hosts[1].clone();
@@ -244,31 +258,8 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
 #[test]
 fn the_nginx_bad_config_incident_is_diagnosed_through_praxis_alone() {
     // Seed 002's runbook: a bad deploy breaks nginx; the operator's assistant must see why.
-    let directory_name = format!("/run/praxis-lab-nginx-{}", std::process::id());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-sshd.sh");
     let port = 2900 + u16::try_from(std::process::id() % 90).unwrap();
-    let output = Command::new("bash")
-        .arg(&script)
-        .args([
-            "up",
-            "-n",
-            "1",
-            "--nginx",
-            "--port",
-            &port.to_string(),
-            "--dir",
-            &directory_name,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lab = Lab {
-        directory: PathBuf::from(&directory_name),
-    };
+    let lab = Lab::up("nginx", 1, port, &["--nginx"]);
     let (name, address, host_port) = lab.hosts()[0].clone();
     let config = lab
         .directory
