@@ -115,45 +115,25 @@ fn main() {
     let middle = version_times[2];
     let subject_of = |run: usize| format!("host:h{:05}", (run * 7_919) % HOSTS);
     println!("querying ...");
-    let current = time_query(2_000, |run| {
-        let subject = subject_of(run);
-        store
-            .facts_as_of(&FactQuery {
-                subject: Some(&subject),
-                predicate: None,
-                fact_type: None,
-                valid_at: end_of_time,
-                known_at: end_of_time,
-            })
-            .unwrap()
-            .len()
-    });
-    let as_of_valid = time_query(2_000, |run| {
-        let subject = subject_of(run);
-        store
-            .facts_as_of(&FactQuery {
-                subject: Some(&subject),
-                predicate: None,
-                fact_type: None,
-                valid_at: middle,
-                known_at: end_of_time,
-            })
-            .unwrap()
-            .len()
-    });
-    let as_of_recorded = time_query(2_000, |run| {
-        let subject = subject_of(run);
-        store
-            .facts_as_of(&FactQuery {
-                subject: Some(&subject),
-                predicate: None,
-                fact_type: None,
-                valid_at: end_of_time,
-                known_at: middle,
-            })
-            .unwrap()
-            .len()
-    });
+    // Every host's facts at one (valid time, record time) point.
+    let query = |valid_at: Timestamp, known_at: Timestamp| {
+        time_query(2_000, |run| {
+            let subject = subject_of(run);
+            store
+                .facts_as_of(&FactQuery {
+                    subject: Some(&subject),
+                    predicate: None,
+                    fact_type: None,
+                    valid_at,
+                    known_at,
+                })
+                .unwrap()
+                .len()
+        })
+    };
+    let current = query(end_of_time, end_of_time);
+    let as_of_valid = query(middle, end_of_time);
+    let as_of_recorded = query(end_of_time, middle);
     let history = time_query(2_000, |run| {
         store.fact_history(&subject_of(run), None).unwrap().len()
     });

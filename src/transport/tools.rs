@@ -602,22 +602,7 @@ pub(crate) fn tool_list() -> Vec<Tool> {
             rmcp::handler::server::tool::schema_for_type::<CollectArgs>(),
         )
         .with_title("Collect from a host")
-        .with_raw_output_schema(object_schema(&json!({
-            "type": "object",
-            "required": ["ingested", "subject", "collector"],
-            "properties": {
-                "ingested": {"type": "integer", "minimum": 0},
-                "subject": {"type": "string"},
-                "collector": {"type": "string"},
-                "predicates": {"type": "array", "items": {"type": "string"}},
-                "new_versions": {"type": "integer", "minimum": 0},
-                "unchanged": {"type": "integer", "minimum": 0},
-                "recorded_at": {"type": "string"},
-                "inventory_host": {"type": "boolean"},
-                "untrusted": {"type": "boolean"},
-                "notes": {"type": "array", "items": {"type": "string"}}
-            }
-        })))
+        .with_raw_output_schema(ingest_output_schema())
         .with_annotations(read_only("Collect from a host").open_world(true)),
         Tool::new(
             "explain_action",
@@ -710,22 +695,7 @@ pub(crate) fn tool_list() -> Vec<Tool> {
             rmcp::handler::server::tool::schema_for_type::<IngestObservationArgs>(),
         )
         .with_title("Ingest an observation")
-        .with_raw_output_schema(object_schema(&json!({
-            "type": "object",
-            "required": ["ingested", "subject", "collector"],
-            "properties": {
-                "ingested": {"type": "integer", "minimum": 0},
-                "subject": {"type": "string"},
-                "collector": {"type": "string"},
-                "predicates": {"type": "array", "items": {"type": "string"}},
-                "new_versions": {"type": "integer", "minimum": 0},
-                "unchanged": {"type": "integer", "minimum": 0},
-                "recorded_at": {"type": "string"},
-                "inventory_host": {"type": "boolean"},
-                "untrusted": {"type": "boolean"},
-                "notes": {"type": "array", "items": {"type": "string"}}
-            }
-        })))
+        .with_raw_output_schema(ingest_output_schema())
         .with_annotations(
             ToolAnnotations::with_title("Ingest an observation")
                 .read_only(false)
@@ -748,6 +718,26 @@ fn read_only(title: &str) -> ToolAnnotations {
 
 fn object_schema(value: &Value) -> Arc<JsonObject> {
     Arc::new(value.as_object().cloned().unwrap_or_default())
+}
+
+/// The output of `ingest_observation` and `collect`: both end in the same ingest.
+fn ingest_output_schema() -> Arc<JsonObject> {
+    object_schema(&json!({
+        "type": "object",
+        "required": ["ingested", "subject", "collector"],
+        "properties": {
+            "ingested": {"type": "integer", "minimum": 0},
+            "subject": {"type": "string"},
+            "collector": {"type": "string"},
+            "predicates": {"type": "array", "items": {"type": "string"}},
+            "new_versions": {"type": "integer", "minimum": 0},
+            "unchanged": {"type": "integer", "minimum": 0},
+            "recorded_at": {"type": "string"},
+            "inventory_host": {"type": "boolean"},
+            "untrusted": {"type": "boolean"},
+            "notes": {"type": "array", "items": {"type": "string"}}
+        }
+    }))
 }
 
 /// The MCP result for an actuator response.
