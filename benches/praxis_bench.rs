@@ -15,21 +15,17 @@
     reason = "a benchmark spawns the binary it measures"
 )]
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
-#![expect(
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "statistics"
-)]
+#![expect(clippy::cast_precision_loss, reason = "statistics")]
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
+mod server;
 
 use common::{machine, peak_rss_kib};
 use praxis::audit::AuditLog;
@@ -37,103 +33,7 @@ use praxis::audit::chain::{AuditDecision, RecordDraft};
 use praxis::clock::{Clock, SystemClock};
 use praxis::store::{Durability, OpenMode, Store};
 use serde_json::{Value, json};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_praxis");
-
-fn state_root(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("praxis-bench-{name}-{}", std::process::id()));
-    drop(std::fs::remove_dir_all(&root));
-    std::fs::create_dir_all(&root).unwrap();
-    root
-}
-
-fn praxis(root: &Path, arguments: &[&str]) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .args(arguments)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", root)
-        .env("PRAXIS_STATE_DIR", root.join("state"))
-        .env("PRAXIS_LOG", "error");
-    command
-}
-
-fn init(root: &Path) {
-    let status = praxis(root, &["init"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
-const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-
-struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
-}
-
-impl Server {
-    fn start(root: &Path) -> Server {
-        let mut child = praxis(root, &["serve"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Server {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.stdin.write_all(line.as_bytes()).unwrap();
-        self.stdin.write_all(b"\n").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn receive(&mut self) -> Value {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
-    }
-
-    fn peak_rss_kib(&self) -> u64 {
-        peak_rss_kib(self.child.id())
-    }
-
-    fn stop(mut self) {
-        drop(self.stdin);
-        self.child.wait().unwrap();
-    }
-}
-
-struct Stats {
-    samples: usize,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    let at = |quantile: f64| samples[((samples.len() as f64 - 1.0) * quantile).round() as usize];
-    Stats {
-        samples: samples.len(),
-        p50: at(0.50),
-        p99: at(0.99),
-    }
-}
-
-fn millis(duration: Duration) -> String {
-    format!("{:.3} ms", duration.as_secs_f64() * 1_000.0)
-}
+use server::{BINARY, INITIALIZE, INITIALIZED, Server, Stats, init, millis, state_root, stats};
 
 fn cold_start(root: &Path) -> Stats {
     let mut samples = Vec::new();

@@ -83,6 +83,9 @@ struct RawConfig {
     talosctl_binary: Option<PathBuf>,
     talosconfig_file: Option<PathBuf>,
     talosctl_timeout_seconds: Option<u64>,
+    ssh_control_persist_seconds: Option<u64>,
+    ssh_max_sessions_per_host: Option<u64>,
+    fanout_concurrency: Option<u64>,
 }
 
 const KEYS: &[&str] = &[
@@ -100,6 +103,9 @@ const KEYS: &[&str] = &[
     "talosctl_binary",
     "talosconfig_file",
     "talosctl_timeout_seconds",
+    "ssh_control_persist_seconds",
+    "ssh_max_sessions_per_host",
+    "fanout_concurrency",
 ];
 
 /// The resolved configuration.
@@ -129,6 +135,13 @@ pub struct Settings {
     pub talosconfig_file: Option<PathBuf>,
     /// How long one talosctl call may run before it is killed.
     pub talosctl_timeout_seconds: u64,
+    /// How long an idle ssh master connection stays up (0: no multiplexing).
+    pub ssh_control_persist_seconds: u64,
+    /// How many commands praxis runs on one host at once; more wait their turn (sshd's
+    /// `MaxSessions` and `MaxStartups` default to 10).
+    pub ssh_max_sessions_per_host: u64,
+    /// How many hosts a group call works on at once.
+    pub fanout_concurrency: u64,
 }
 
 impl Settings {
@@ -176,6 +189,23 @@ impl Settings {
             }
         };
 
+        let ranged = |key: &str,
+                      file_value: Option<u64>,
+                      default: u64,
+                      range: std::ops::RangeInclusive<u64>|
+         -> Result<u64, ConfigError> {
+            let value = number(key, file_value)?.unwrap_or(default);
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(ConfigError::new(format!(
+                    "{key} = {value} is out of range; use {} to {}",
+                    range.start(),
+                    range.end()
+                )))
+            }
+        };
+
         let state_dir = match &sources.state_dir_flag {
             Some(flag) => absolute("--state-dir", flag.clone())?,
             None => match path("state_dir", raw.state_dir)? {
@@ -195,13 +225,12 @@ impl Settings {
             .unwrap_or(UnknownDefault::Approval);
         let kill_switch_path = path("kill_switch_path", raw.kill_switch_path)?
             .unwrap_or_else(|| state_dir.join("KILL"));
-        let approval_ttl_seconds =
-            number("approval_ttl_seconds", raw.approval_ttl_seconds)?.unwrap_or(600);
-        if !(1..=86_400).contains(&approval_ttl_seconds) {
-            return Err(ConfigError::new(format!(
-                "approval_ttl_seconds = {approval_ttl_seconds} is out of range; use 1 to 86400"
-            )));
-        }
+        let approval_ttl_seconds = ranged(
+            "approval_ttl_seconds",
+            raw.approval_ttl_seconds,
+            600,
+            1..=86_400,
+        )?;
         let max_actions = number("max_actions", raw.max_actions)?;
         if max_actions == Some(0) {
             return Err(ConfigError::new(
@@ -217,16 +246,12 @@ impl Settings {
             )));
         }
         let ssh_identity_file = path("ssh_identity_file", raw.ssh_identity_file)?;
-        let ssh_command_timeout_seconds = number(
+        let ssh_command_timeout_seconds = ranged(
             "ssh_command_timeout_seconds",
             raw.ssh_command_timeout_seconds,
-        )?
-        .unwrap_or(30);
-        if !(1..=3_600).contains(&ssh_command_timeout_seconds) {
-            return Err(ConfigError::new(format!(
-                "ssh_command_timeout_seconds = {ssh_command_timeout_seconds} is out of range; use 1 to 3600"
-            )));
-        }
+            30,
+            1..=3_600,
+        )?;
         let egress_allowed_networks =
             match environment.get(&variable_for("egress_allowed_networks")) {
                 Some(list) => list
@@ -252,13 +277,25 @@ impl Settings {
             .collect::<Result<Vec<_>, _>>()?;
         let talosctl_binary = path("talosctl_binary", raw.talosctl_binary)?;
         let talosconfig_file = path("talosconfig_file", raw.talosconfig_file)?;
-        let talosctl_timeout_seconds =
-            number("talosctl_timeout_seconds", raw.talosctl_timeout_seconds)?.unwrap_or(60);
-        if !(1..=3_600).contains(&talosctl_timeout_seconds) {
-            return Err(ConfigError::new(format!(
-                "talosctl_timeout_seconds = {talosctl_timeout_seconds} is out of range; use 1 to 3600"
-            )));
-        }
+        let talosctl_timeout_seconds = ranged(
+            "talosctl_timeout_seconds",
+            raw.talosctl_timeout_seconds,
+            60,
+            1..=3_600,
+        )?;
+        let ssh_control_persist_seconds = ranged(
+            "ssh_control_persist_seconds",
+            raw.ssh_control_persist_seconds,
+            60,
+            0..=3_600,
+        )?;
+        let ssh_max_sessions_per_host = ranged(
+            "ssh_max_sessions_per_host",
+            raw.ssh_max_sessions_per_host,
+            8,
+            1..=64,
+        )?;
+        let fanout_concurrency = ranged("fanout_concurrency", raw.fanout_concurrency, 32, 1..=256)?;
         Ok(Settings {
             config_file,
             database: state_dir.join("praxis.db"),
@@ -276,6 +313,9 @@ impl Settings {
             talosctl_binary,
             talosconfig_file,
             talosctl_timeout_seconds,
+            ssh_control_persist_seconds,
+            ssh_max_sessions_per_host,
+            fanout_concurrency,
         })
     }
 
@@ -302,6 +342,9 @@ impl Settings {
             "talosctl_binary": self.talosctl_binary.as_ref().map(|path| path.display().to_string()),
             "talosconfig_file": self.talosconfig_file.as_ref().map(|path| path.display().to_string()),
             "talosctl_timeout_seconds": self.talosctl_timeout_seconds,
+            "ssh_control_persist_seconds": self.ssh_control_persist_seconds,
+            "ssh_max_sessions_per_host": self.ssh_max_sessions_per_host,
+            "fanout_concurrency": self.fanout_concurrency,
         })
     }
 

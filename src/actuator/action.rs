@@ -191,15 +191,9 @@ fn argv_preview(
         // Exactly what a real run would execute (`adapters::ssh::argv`), when the inventory
         // records an ssh connection; a host without one is refused before anything runs.
         "ssh" => match ssh_target(inventory, &request.host) {
-            Ok(target) => crate::adapters::ssh::argv(
-                &target,
-                &crate::adapters::ssh::known_hosts_path(&settings.state_dir, &request.host),
-                settings
-                    .ssh_identity_file
-                    .as_deref()
-                    .unwrap_or(Path::new("<ssh_identity_file is not configured>")),
-                &request.action,
-            ),
+            Ok(target) => {
+                crate::adapters::ssh::argv(&target, &ssh_options(settings), &request.action)
+            }
             Err(_) => vec!["ssh".into(), request.host.clone(), request.action.clone()],
         },
         // Exactly what a real run would execute (`adapters::talosctl::argv`).
@@ -216,6 +210,18 @@ fn argv_preview(
             &request.action,
         ),
         other => vec![other.to_owned(), request.action.clone()],
+    }
+}
+
+/// How the ssh adapter connects, from the settings.
+pub fn ssh_options(settings: &Settings) -> crate::adapters::ssh::SshOptions<'_> {
+    crate::adapters::ssh::SshOptions {
+        state_dir: &settings.state_dir,
+        identity: settings.ssh_identity_file.as_deref(),
+        timeout: std::time::Duration::from_secs(settings.ssh_command_timeout_seconds),
+        control_persist_seconds: settings.ssh_control_persist_seconds,
+        max_sessions_per_host: usize::try_from(settings.ssh_max_sessions_per_host)
+            .unwrap_or(usize::MAX),
     }
 }
 

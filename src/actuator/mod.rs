@@ -16,7 +16,7 @@ pub mod action;
 pub mod request;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -347,6 +347,10 @@ impl Actuator {
             }
         };
 
+        if let Some(target) = operation.target() {
+            draft.target = Some(audit::cut(&target, MAX_NAME_BYTES));
+        }
+
         // 2. Kill switch.
         if let KillState::Engaged { detail } = self.kill_switch.state() {
             return self.refuse(draft, &classification, started, RefusalCode::KillSwitchEngaged,
@@ -362,6 +366,16 @@ impl Actuator {
                 RefusalCode::ShuttingDown,
                 "the server is shutting down; call again after it restarts",
             );
+        }
+
+        // A group call is one call per host, each through every gate below.
+        if let Operation::FanOut { group, each } = &operation {
+            let caller = Caller {
+                tool: &request.tool,
+                request_id: request.request_id.as_deref(),
+                arguments: &request.arguments,
+            };
+            return self.fan_out(draft, &classification, started, &caller, group, each);
         }
 
         // An action on a host is classified by what it would run, not by the tool's name.
@@ -489,6 +503,131 @@ impl Actuator {
         }
         let admitted = self.begin("run_action", draft, classification, started);
         self.run_admitted(admitted, operation)
+    }
+
+    /// Runs `each` on every inventory host of `group`, `fanout_concurrency` hosts at once.
+    /// Every host's call is a whole call of its own (gates, records, result); the fan-out adds
+    /// one record that lists them, written last.
+    fn fan_out(
+        &self,
+        draft: RecordDraft,
+        classification: &Classification,
+        started: Instant,
+        request: &Caller<'_>,
+        group: &str,
+        each: &Operation,
+    ) -> Response {
+        let hosts = match self.list_hosts(Some(group), None) {
+            Ok(listing) => listing["hosts"]
+                .as_array()
+                .map(|hosts| {
+                    hosts
+                        .iter()
+                        .filter_map(|host| host["name"].as_str().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+            Err(message) => {
+                return self.conclude(
+                    draft,
+                    classification,
+                    started,
+                    RefusalCode::ToolFailed,
+                    &message,
+                    AuditDecision::Error,
+                );
+            }
+        };
+        if hosts.is_empty() {
+            return self.refuse(
+                draft,
+                classification,
+                started,
+                RefusalCode::UnknownGroup,
+                &format!(
+                    "no inventory host is in group {}; list_hosts shows the hosts and their groups",
+                    audit::cut(group, MAX_NAME_BYTES)
+                ),
+            );
+        }
+        let workers = usize::try_from(self.settings.fanout_concurrency)
+            .unwrap_or(usize::MAX)
+            .clamp(1, hosts.len());
+        let next = AtomicUsize::new(0);
+        let answers: Mutex<Vec<Option<Response>>> = Mutex::new(vec![None; hosts.len()]);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(host) = hosts.get(index) else { break };
+                        let response = self.execute(Self::per_host_request(request, host, each));
+                        answers.lock().unwrap_or_else(PoisonError::into_inner)[index] =
+                            Some(response);
+                    }
+                });
+            }
+        });
+        let answers = answers.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let (mut value, tier) =
+            fan_out_result(group, &hosts, answers, workers, classification.tier);
+        fit_fan_out(&mut value, MAX_RESULT_BYTES);
+        let call = self.begin(
+            request.tool,
+            draft,
+            Classification {
+                tier,
+                rule_ids: classification.rule_ids.clone(),
+            },
+            started,
+        );
+        let Admitted {
+            call,
+            classification,
+            mut draft,
+            started,
+        } = call;
+        draft.tier = Some(classification.tier);
+        draft.ts = self.clock.now();
+        draft.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        draft.decision = AuditDecision::Allowed;
+        let outcome = Self::outcome_of(Ok(value), Effect::Read, &classification, &mut draft);
+        let written = self.audit.append(&draft, Durability::Normal);
+        self.finish(call);
+        match written {
+            Ok(sealed) => Response {
+                outcome,
+                audit_seq: Some(sealed.seq),
+            },
+            Err(error) => {
+                tracing::error!(%error, "a fan-out's summary record could not be written; its result is withheld");
+                Response {
+                    outcome: Outcome::Refused(Refusal {
+                        code: RefusalCode::AuditUnavailable,
+                        message: "the summary record of this group call could not be written, so its result is withheld (each host's own record may exist); ask the operator to check `praxis doctor`".into(),
+                        tier: classification.tier,
+                        rule_ids: classification.rule_ids,
+                    }),
+                    audit_seq: None,
+                }
+            }
+        }
+    }
+
+    /// The call a fan-out makes for one host: the caller's arguments with the host instead of
+    /// the group, and a request id that names the host.
+    fn per_host_request(request: &Caller<'_>, host: &str, each: &Operation) -> Request {
+        let mut arguments = request.arguments.clone();
+        if let Some(object) = arguments.as_object_mut() {
+            object.remove("group");
+            object.insert("host".into(), json!(host));
+        }
+        Request {
+            request_id: Some(format!("{}/{host}", request.request_id.unwrap_or(""))),
+            tool: request.tool.to_owned(),
+            arguments,
+            operation: Ok(each.for_host(host)),
+        }
     }
 
     fn begin(
@@ -767,8 +906,10 @@ impl Actuator {
                 });
                 Ok(value)
             }
-            Operation::IngestObservation { .. } | Operation::Collect { .. } => {
-                Err("internal: an ingest runs with its record, not here".into())
+            Operation::IngestObservation { .. }
+            | Operation::Collect { .. }
+            | Operation::FanOut { .. } => {
+                Err("internal: ingests and fan-outs run with their records, not here".into())
             }
         }
     }
@@ -780,9 +921,7 @@ impl Actuator {
         let outcome = crate::adapters::ssh::run(
             &target,
             &request.action,
-            &self.settings.state_dir,
-            self.settings.ssh_identity_file.as_deref(),
-            Duration::from_secs(self.settings.ssh_command_timeout_seconds),
+            &action::ssh_options(&self.settings),
             ACTION_CAPTURE_BYTES,
         )
         .map_err(|error| error.to_string())?;
@@ -1007,10 +1146,6 @@ impl Actuator {
     }
 
     /// Runs a built-in probe over ssh and ingests its output (facts and one record together).
-    #[expect(
-        clippy::too_many_lines,
-        reason = "each early end records why, in order"
-    )]
     fn run_collect(
         &self,
         call: u64,
@@ -1069,9 +1204,7 @@ impl Actuator {
         let outcome = match crate::adapters::ssh::run(
             &target,
             probe.command,
-            &self.settings.state_dir,
-            self.settings.ssh_identity_file.as_deref(),
-            Duration::from_secs(self.settings.ssh_command_timeout_seconds),
+            &action::ssh_options(&self.settings),
             PROBE_CAPTURE_BYTES,
         ) {
             Ok(outcome) => outcome,
@@ -1183,7 +1316,10 @@ impl Actuator {
                 let body = value.to_string();
                 draft.ts = self.clock.now();
                 draft.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-                draft.target = Some(audit::cut(ingest.subject, MAX_NAME_BYTES));
+                // A collect's record names its host, like every other action on a host.
+                if draft.target.is_none() {
+                    draft.target = Some(audit::cut(ingest.subject, MAX_NAME_BYTES));
+                }
                 draft.output_sha256 = Some(Digest::of(body.as_bytes()));
                 draft.output_len = Some(u64::try_from(body.len()).unwrap_or(u64::MAX));
                 returned = Some((value, body));
@@ -1358,6 +1494,83 @@ impl Actuator {
 
 /// The result of a T0 action that ran: its exit, its bounded output (redacted), and the hash
 /// and length of all of it. What a host prints is untrusted content.
+/// A fan-out's result: each host's answer in the order of `hosts`, and the highest tier any
+/// host's call was classified at (at least `tier`).
+fn fan_out_result(
+    group: &str,
+    hosts: &[String],
+    answers: Vec<Option<Response>>,
+    workers: usize,
+    mut tier: Tier,
+) -> (Value, Tier) {
+    let mut results = Vec::with_capacity(hosts.len());
+    let mut succeeded = 0_usize;
+    for (host, answer) in hosts.iter().zip(answers) {
+        // Every worker answers every index it takes; `None` would be a bug, said plainly.
+        let Some(answer) = answer else {
+            results.push(json!({"host": host, "ok": false, "audit_seq": null,
+                "error": {"code": RefusalCode::ToolFailed.as_str(), "message": "internal: no answer"}}));
+            continue;
+        };
+        match answer.outcome {
+            Outcome::Completed { value, .. } => {
+                succeeded += 1;
+                if let Some(host_tier) = value["tier"].as_str().and_then(Tier::from_name) {
+                    tier = tier.max(host_tier);
+                }
+                results.push(json!({"host": host, "ok": true, "audit_seq": answer.audit_seq, "result": value}));
+            }
+            Outcome::Refused(refusal) => {
+                tier = tier.max(refusal.tier);
+                results.push(
+                    json!({"host": host, "ok": false, "audit_seq": answer.audit_seq,
+                    "error": {"code": refusal.code.as_str(), "message": refusal.message,
+                              "tier": refusal.tier.as_str(), "rule_ids": refusal.rule_ids}}),
+                );
+            }
+        }
+    }
+    let value = json!({
+        "group": group,
+        "count": hosts.len(),
+        "succeeded": succeeded,
+        "failed": hosts.len() - succeeded,
+        "concurrency": workers,
+        "results": results,
+    });
+    (value, tier)
+}
+
+/// Who called, for a fan-out's per-host calls.
+struct Caller<'a> {
+    tool: &'a str,
+    request_id: Option<&'a str>,
+    arguments: &'a Value,
+}
+
+/// Shrinks each host's `output` in a fan-out result until the whole fits in `limit` bytes
+/// (each host's full output stays identified by its `output_sha256` and `output_len`).
+fn fit_fan_out(value: &mut Value, limit: usize) {
+    let mut budget = 64 * 1024;
+    while value.to_string().len() > limit && budget >= 256 {
+        budget /= 2;
+        if let Some(results) = value["results"].as_array_mut() {
+            for result in results {
+                if let Some(output) = result["result"]["output"].as_str()
+                    && output.len() > budget
+                {
+                    let shortened = format!(
+                        "{} [... {} bytes left out of this group result; run_action on this host alone shows them ...]",
+                        audit::cut(output, budget),
+                        output.len() - budget
+                    );
+                    result["result"]["output"] = json!(shortened);
+                }
+            }
+        }
+    }
+}
+
 fn ran_json(
     assessment: &action::Assessment,
     outcome: &crate::adapters::process::ChildOutcome,

@@ -62,6 +62,13 @@ pub enum Operation {
     RunAction(ActionRequest),
     /// Run a built-in read-only probe on a host and ingest what it prints.
     Collect { host: String, probe: String },
+    /// The same operation (a `collect` or a `run_action`) on every inventory host of a group, a
+    /// bounded number at once; each host's call passes every gate and is audited on its own.
+    FanOut {
+        group: String,
+        /// The per-host operation, its host left empty (`for_host` fills it in).
+        each: Box<Operation>,
+    },
     /// Parse telemetry into observed facts.
     IngestObservation {
         collector: Collector,
@@ -112,10 +119,61 @@ impl Operation {
             | Operation::ListHostResources
             | Operation::ReadHost { .. }
             | Operation::ReadPolicy
-            | Operation::ExplainAction(_) => Effect::Read,
+            | Operation::ExplainAction(_)
+            // The fan-out itself only reads the inventory; each host's call has its own effect.
+            | Operation::FanOut { .. } => Effect::Read,
             Operation::RunAction(action) if action.dry_run => Effect::Read,
             Operation::EmergencyStop { .. } | Operation::RunAction(_) => Effect::Write,
             Operation::IngestObservation { .. } | Operation::Collect { .. } => Effect::Record,
+        }
+    }
+
+    /// What the operation acts on, for its audit record: a host, or `group:<name>`.
+    pub fn target(&self) -> Option<String> {
+        match self {
+            Operation::Collect { host, .. } => Some(host.clone()),
+            Operation::RunAction(request) | Operation::ExplainAction(request) => {
+                Some(request.host.clone())
+            }
+            Operation::FanOut { group, .. } => Some(format!("group:{group}")),
+            Operation::ServerStatus
+            | Operation::AuditVerify
+            | Operation::EmergencyStop { .. }
+            | Operation::QueryFacts { .. }
+            | Operation::FactHistory { .. }
+            | Operation::ListHostResources
+            | Operation::ReadHost { .. }
+            | Operation::ReadPolicy
+            | Operation::ListHosts { .. }
+            | Operation::IngestObservation { .. } => None,
+        }
+    }
+
+    /// This operation aimed at `host` (for a fan-out's per-host calls); an operation that
+    /// names no host is returned unchanged.
+    #[must_use]
+    pub fn for_host(&self, host: &str) -> Operation {
+        match self {
+            Operation::Collect { probe, .. } => Operation::Collect {
+                host: host.to_owned(),
+                probe: probe.clone(),
+            },
+            Operation::RunAction(request) => Operation::RunAction(ActionRequest {
+                host: host.to_owned(),
+                ..request.clone()
+            }),
+            other @ (Operation::ServerStatus
+            | Operation::AuditVerify
+            | Operation::EmergencyStop { .. }
+            | Operation::QueryFacts { .. }
+            | Operation::FactHistory { .. }
+            | Operation::ListHostResources
+            | Operation::ReadHost { .. }
+            | Operation::ReadPolicy
+            | Operation::ListHosts { .. }
+            | Operation::ExplainAction(_)
+            | Operation::FanOut { .. }
+            | Operation::IngestObservation { .. }) => other.clone(),
         }
     }
 }
@@ -144,6 +202,7 @@ pub enum RefusalCode {
     DeniedByPolicy,
     UnparseableCommand,
     UnknownHost,
+    UnknownGroup,
     HostTypeRefused,
     AdapterUnavailable,
 }
@@ -164,6 +223,7 @@ impl RefusalCode {
             RefusalCode::DeniedByPolicy => "denied-by-policy",
             RefusalCode::UnparseableCommand => "unparseable-command",
             RefusalCode::UnknownHost => "unknown-host",
+            RefusalCode::UnknownGroup => "unknown-group",
             RefusalCode::HostTypeRefused => "host-type-refused",
             RefusalCode::AdapterUnavailable => "adapter-unavailable",
         }

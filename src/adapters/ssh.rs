@@ -8,12 +8,20 @@
 //! - No user or system ssh configuration is read (`-F /dev/null`), so no `ProxyCommand` or
 //!   `LocalCommand` can be injected; `BatchMode=yes`; the identity file comes from the config.
 //! - The remote command is one argv element after `--`; the remote shell runs it.
+//! - Commands to one host share a master connection (`ControlMaster`, sockets in a 0700
+//!   directory under the state directory, named by a digest of the target, host key and
+//!   identity); an idle master exits after `ssh_control_persist_seconds`, and praxis asks every
+//!   master to exit when it stops.
+//! - At most `ssh_max_sessions_per_host` commands run on one host at once; the rest wait.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::process::{self, ChildOutcome, ChildSpec, ProcessError};
 
@@ -43,20 +51,50 @@ pub enum SshError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{host} already runs {running} praxis commands (ssh_max_sessions_per_host) and none finished within {waited:?}"
+    )]
+    Busy {
+        host: String,
+        running: usize,
+        waited: Duration,
+    },
     #[error(transparent)]
     Process(#[from] ProcessError),
 }
 
 /// How long the client may take to connect.
 const CONNECT_TIMEOUT_SECONDS: u64 = 10;
-/// The ssh argv for `command` on `target`, with `known_hosts` and `identity`.
-pub fn argv(target: &SshTarget, known_hosts: &Path, identity: &Path, command: &str) -> Vec<String> {
+/// The longest control socket path: `sun_path` holds 108 bytes and ssh binds a temporary name
+/// 17 bytes longer than the final one before renaming it.
+const MAX_CONTROL_PATH_BYTES: usize = 90;
+
+/// How the ssh adapter connects, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct SshOptions<'a> {
+    /// Holds the `known_hosts` files and the master connections' control sockets.
+    pub state_dir: &'a Path,
+    pub identity: Option<&'a Path>,
+    /// How long one remote command may run, waiting for a session slot included.
+    pub timeout: Duration,
+    /// How long an idle master connection stays up; 0 turns multiplexing off.
+    pub control_persist_seconds: u64,
+    /// How many commands may run on one host at once; the rest wait their turn.
+    pub max_sessions_per_host: usize,
+}
+
+/// The ssh argv for `command` on `target`.
+pub fn argv(target: &SshTarget, options: &SshOptions<'_>, command: &str) -> Vec<String> {
     let destination = match &target.user {
         Some(user) => format!("{user}@{}", target.address),
         None => target.address.clone(),
     };
+    let known_hosts = known_hosts_path(options.state_dir, &target.host);
+    let identity = options
+        .identity
+        .unwrap_or(Path::new("<ssh_identity_file is not configured>"));
     let mut argv: Vec<String> = vec!["ssh".into(), "-F".into(), "/dev/null".into()];
-    for option in [
+    let mut settings = vec![
         "BatchMode=yes".to_owned(),
         "StrictHostKeyChecking=yes".to_owned(),
         format!("UserKnownHostsFile={}", known_hosts.display()),
@@ -71,9 +109,18 @@ pub fn argv(target: &SshTarget, known_hosts: &Path, identity: &Path, command: &s
         "ServerAliveInterval=5".to_owned(),
         "ServerAliveCountMax=2".to_owned(),
         "LogLevel=ERROR".to_owned(),
-    ] {
+    ];
+    match control_path(target, options) {
+        Some(path) => settings.extend([
+            "ControlMaster=auto".to_owned(),
+            format!("ControlPath={}", path.display()),
+            format!("ControlPersist={}", options.control_persist_seconds),
+        ]),
+        None => settings.push("ControlMaster=no".to_owned()),
+    }
+    for setting in settings {
         argv.push("-o".into());
-        argv.push(option);
+        argv.push(setting);
     }
     argv.extend([
         "-i".into(),
@@ -87,34 +134,185 @@ pub fn argv(target: &SshTarget, known_hosts: &Path, identity: &Path, command: &s
     argv
 }
 
-/// Runs `command` on `target`; `state_dir` holds the `known_hosts` files praxis writes.
+/// The control socket of the master connection to `target`, or `None` when multiplexing is
+/// off (or the state directory's path is too long for a socket). The name digests everything
+/// that identifies the connection, so a changed host key or identity never reuses a master.
+pub fn control_path(target: &SshTarget, options: &SshOptions<'_>) -> Option<PathBuf> {
+    if options.control_persist_seconds == 0 {
+        return None;
+    }
+    let identity = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        target.host,
+        target.address,
+        target.port,
+        target.user.as_deref().unwrap_or(""),
+        target.host_key.as_deref().unwrap_or("").trim(),
+        options
+            .identity
+            .map(|path| path.display().to_string())
+            .unwrap_or_default(),
+    );
+    let name = crate::digest::Digest::of(identity.as_bytes()).to_hex();
+    let path = mux_directory(options.state_dir).join(&name[..20]);
+    (path.as_os_str().len() <= MAX_CONTROL_PATH_BYTES).then_some(path)
+}
+
+fn mux_directory(state_dir: &Path) -> PathBuf {
+    state_dir.join("ssh").join("mux")
+}
+
+/// Runs `command` on `target`, waiting for a session slot on the host if
+/// `max_sessions_per_host` commands already run there.
 pub fn run(
     target: &SshTarget,
     command: &str,
-    state_dir: &Path,
-    identity: Option<&Path>,
-    timeout: Duration,
+    options: &SshOptions<'_>,
     capture_limit: usize,
 ) -> Result<ChildOutcome, SshError> {
     let host_key = target
         .host_key
         .as_deref()
         .ok_or_else(|| SshError::NoHostKey(target.host.clone()))?;
-    let identity = identity.ok_or(SshError::NoIdentity)?;
-    let known_hosts = write_known_hosts(state_dir, target, host_key)?;
+    options.identity.ok_or(SshError::NoIdentity)?;
+    let started = Instant::now();
+    let _slot = HOST_SLOTS.acquire(
+        &format!("{}:{}", target.address, target.port),
+        options.max_sessions_per_host,
+        options.timeout,
+    )?;
+    write_known_hosts(options.state_dir, target, host_key)?;
+    if control_path(target, options).is_some() {
+        let directory = mux_directory(options.state_dir);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&directory)
+            .map_err(|source| SshError::KnownHosts {
+                path: directory.clone(),
+                source,
+            })?;
+    }
     let spec = ChildSpec {
-        argv: argv(target, &known_hosts, identity, command),
+        argv: argv(target, options, command),
         extra_environment: Vec::new(),
-        timeout,
+        timeout: options.timeout.saturating_sub(started.elapsed()),
         capture_limit,
     };
     Ok(process::run(&spec, std::env::vars())?)
+}
+
+/// Asks every master connection under `state_dir` to stop (at shutdown, so no master outlives
+/// praxis by its idle time): a master stops taking new sessions at once and exits when its
+/// running sessions end, so another praxis process sharing the state directory loses nothing.
+/// Returns how many masters were asked.
+pub fn close_masters(state_dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(mux_directory(state_dir)) else {
+        return 0;
+    };
+    let mut asked = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let spec = ChildSpec {
+            argv: vec![
+                "ssh".into(),
+                "-F".into(),
+                "/dev/null".into(),
+                "-o".into(),
+                format!("ControlPath={}", path.display()),
+                "-O".into(),
+                "stop".into(),
+                "praxis-master".into(),
+            ],
+            extra_environment: Vec::new(),
+            timeout: Duration::from_secs(5),
+            capture_limit: 4_096,
+        };
+        match process::run(&spec, std::env::vars()) {
+            Ok(outcome) if outcome.exit_code == Some(0) => asked += 1,
+            // A socket whose master is gone (killed, or the machine slept) is only litter.
+            _ => {
+                if let Err(error) = fs::remove_file(&path) {
+                    tracing::debug!(%error, path = %path.display(), "stale control socket left");
+                }
+            }
+        }
+    }
+    asked
+}
+
+/// Session slots per host: sshd refuses sessions over its `MaxSessions` (and drops connections
+/// over `MaxStartups`), so praxis queues instead of failing.
+static HOST_SLOTS: HostSlots = HostSlots {
+    busy: Mutex::new(BTreeMap::new()),
+    freed: Condvar::new(),
+};
+
+struct HostSlots {
+    busy: Mutex<BTreeMap<String, usize>>,
+    freed: Condvar,
+}
+
+/// A held session slot; dropping it frees the slot.
+struct Slot<'a> {
+    slots: &'a HostSlots,
+    host: String,
+}
+
+impl HostSlots {
+    fn acquire(&self, host: &str, limit: usize, wait: Duration) -> Result<Slot<'_>, SshError> {
+        let deadline = Instant::now() + wait;
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let running = busy.get(host).copied().unwrap_or(0);
+            if running < limit.max(1) {
+                busy.insert(host.to_owned(), running + 1);
+                return Ok(Slot {
+                    slots: self,
+                    host: host.to_owned(),
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(SshError::Busy {
+                    host: host.to_owned(),
+                    running,
+                    waited: wait,
+                });
+            }
+            busy = self
+                .freed
+                .wait_timeout(busy, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut busy = self
+            .slots
+            .busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(running) = busy.get_mut(&self.host) {
+            *running = running.saturating_sub(1);
+            if *running == 0 {
+                busy.remove(&self.host);
+            }
+        }
+        self.slots.freed.notify_all();
+    }
 }
 
 /// Where praxis keeps the pinned key of `host`.
 pub fn known_hosts_path(state_dir: &Path, host: &str) -> PathBuf {
     state_dir.join("ssh").join(format!("known_hosts-{host}"))
 }
+
+/// Names the temporary files of concurrent `known_hosts` writes apart.
+static WRITES: AtomicU64 = AtomicU64::new(0);
 
 /// Writes the one pinned key of `target` to `<state>/ssh/known_hosts-<host>` (mode 0600).
 fn write_known_hosts(
@@ -134,13 +332,134 @@ fn write_known_hosts(
     } else {
         format!("[{}]:{}", target.address, target.port)
     };
-    let mut file = fs::OpenOptions::new()
+    let line = format!("{pattern} {}\n", host_key.trim());
+    if fs::read_to_string(&path).is_ok_and(|current| current == line) {
+        return Ok(path);
+    }
+    // Written aside and renamed into place: a concurrent ssh reading the file sees the old
+    // key or the new one, never an empty file.
+    let aside = directory.join(format!(
+        ".known_hosts-{}.{}.{}",
+        target.host,
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .map_err(error)?;
-    writeln!(file, "{pattern} {}", host_key.trim()).map_err(error)?;
+        .open(&aside)
+        .and_then(|mut file| file.write_all(line.as_bytes()))
+        .and_then(|()| fs::rename(&aside, &path));
+    if let Err(source) = written {
+        if let Err(cleanup) = fs::remove_file(&aside) {
+            tracing::debug!(%cleanup, path = %aside.display(), "temporary known_hosts left");
+        }
+        return Err(error(source));
+    }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> SshTarget {
+        SshTarget {
+            host: "web-1".into(),
+            address: "127.0.10.1".into(),
+            port: 2222,
+            user: Some("aiops".into()),
+            host_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample".into()),
+        }
+    }
+
+    fn options(state_dir: &Path, persist: u64) -> SshOptions<'_> {
+        SshOptions {
+            state_dir,
+            identity: Some(Path::new("/keys/id_ed25519")),
+            timeout: Duration::from_secs(5),
+            control_persist_seconds: persist,
+            max_sessions_per_host: 2,
+        }
+    }
+
+    #[test]
+    fn a_master_is_per_target_key_and_identity_and_off_when_persist_is_zero() {
+        let state = Path::new("/var/lib/praxis");
+        let first = control_path(&target(), &options(state, 60)).unwrap();
+        assert!(first.starts_with("/var/lib/praxis/ssh/mux"));
+        let mut rekeyed = target();
+        rekeyed.host_key = Some("ssh-ed25519 AAAAother".into());
+        assert_ne!(control_path(&rekeyed, &options(state, 60)).unwrap(), first);
+        let mut other_identity = options(state, 60);
+        other_identity.identity = Some(Path::new("/keys/other"));
+        assert_ne!(control_path(&target(), &other_identity).unwrap(), first);
+        assert_eq!(control_path(&target(), &options(state, 0)), None);
+        let argv = argv(&target(), &options(state, 0), "uptime");
+        assert!(argv.contains(&"ControlMaster=no".to_owned()), "{argv:?}");
+        // A state directory too deep for a socket path turns multiplexing off, not ssh.
+        let deep = PathBuf::from(format!("/{}", "d".repeat(100)));
+        assert_eq!(control_path(&target(), &options(&deep, 60)), None);
+        let argv = super::argv(&target(), &options(state, 60), "uptime");
+        assert!(argv.contains(&"ControlPersist=60".to_owned()), "{argv:?}");
+        assert_eq!(argv.last().map(String::as_str), Some("uptime"));
+        assert_eq!(argv[argv.len() - 3], "--");
+    }
+
+    #[test]
+    fn a_host_runs_at_most_its_limit_at_once_and_the_rest_wait_or_time_out() {
+        let slots = HostSlots {
+            busy: Mutex::new(BTreeMap::new()),
+            freed: Condvar::new(),
+        };
+        let first = slots.acquire("h:22", 2, Duration::from_millis(10)).unwrap();
+        let second = slots.acquire("h:22", 2, Duration::from_millis(10)).unwrap();
+        // Another host is not affected.
+        drop(
+            slots
+                .acquire("other:22", 2, Duration::from_millis(10))
+                .unwrap(),
+        );
+        let refused = slots.acquire("h:22", 2, Duration::from_millis(20));
+        assert!(matches!(refused, Err(SshError::Busy { running: 2, .. })));
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| slots.acquire("h:22", 2, Duration::from_secs(30)).is_ok());
+            std::thread::sleep(Duration::from_millis(50));
+            drop(first);
+            assert!(waiter.join().unwrap(), "a freed slot goes to the waiter");
+        });
+        drop(second);
+        assert!(
+            slots.busy.lock().unwrap().is_empty(),
+            "every slot was given back"
+        );
+    }
+
+    #[test]
+    fn known_hosts_is_replaced_whole() {
+        let directory =
+            std::env::temp_dir().join(format!("praxis-known-hosts-{}", std::process::id()));
+        drop(fs::remove_dir_all(&directory));
+        let path = write_known_hosts(&directory, &target(), "ssh-ed25519 AAAAone").unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "[127.0.10.1]:2222 ssh-ed25519 AAAAone\n"
+        );
+        write_known_hosts(&directory, &target(), "ssh-ed25519 AAAAtwo").unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "[127.0.10.1]:2222 ssh-ed25519 AAAAtwo\n"
+        );
+        let leftovers = fs::read_dir(directory.join("ssh"))
+            .unwrap()
+            .filter(|entry| {
+                entry
+                    .as_ref()
+                    .is_ok_and(|entry| entry.file_name().to_string_lossy().starts_with('.'))
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+        drop(fs::remove_dir_all(&directory));
+    }
 }

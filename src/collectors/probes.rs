@@ -60,7 +60,9 @@ pub const PROBES: &[Probe] = &[
     },
     Probe {
         name: "services",
-        command: "systemctl list-units --type=service --all --no-pager --plain --no-legend",
+        // Hosts without systemd (containers, sysvinit, OpenRC with the `service` shim) answer
+        // the second command.
+        command: "systemctl list-units --type=service --all --no-pager --plain --no-legend || /usr/sbin/service --status-all",
         collector: Collector::Osquery,
         predicate: "systemd_units",
         convert: systemd_rows,
@@ -126,12 +128,30 @@ fn ss_rows(output: &str) -> String {
     )
 }
 
-/// `systemctl list-units --plain --no-legend` lines → osquery-style systemd unit rows.
+/// `systemctl list-units --plain --no-legend` lines → osquery-style systemd unit rows; or, from
+/// a host without systemd, `service --status-all` lines (` [ + ]  nginx`) → the same rows,
+/// named `<script>.service` as systemd's sysv generator would name them.
 fn systemd_rows(output: &str) -> String {
     rows(
         output
             .lines()
             .filter_map(|line| {
+                if let Some(rest) = line.trim_start().strip_prefix("[ ") {
+                    let (state, name) = rest.split_once(" ]")?;
+                    let name = name.trim();
+                    if name.is_empty() || name.contains(char::is_whitespace) {
+                        return None;
+                    }
+                    let (active, sub) = match state {
+                        "+" => ("active", "running"),
+                        "-" => ("inactive", "dead"),
+                        _ => ("unknown", "unknown"),
+                    };
+                    return Some(
+                        json!({"id": format!("{name}.service"), "load_state": "sysv",
+                        "active_state": active, "sub_state": sub}),
+                    );
+                }
                 let mut fields = line.split_whitespace();
                 let (id, load, active, sub) = (
                     fields.next()?,
@@ -218,6 +238,33 @@ mod tests {
                 .iter()
                 .any(|fact| fact.predicate == "service:nginx.service"),
             "{units:?}"
+        );
+        let sysv = crate::collectors::parse(
+            Collector::Osquery,
+            &systemd_rows(" [ + ]  ssh\n [ - ]  nginx\n [ ? ]  hwclock.sh\n [ + ]  two words\n"),
+            Some("systemd_units"),
+        );
+        let state = |name: &str| {
+            sysv.facts
+                .iter()
+                .find(|fact| fact.predicate == name)
+                .map(|fact| fact.value["active_state"].clone())
+        };
+        assert_eq!(
+            state("service:ssh.service"),
+            Some(json!("active")),
+            "{sysv:?}"
+        );
+        assert_eq!(state("service:nginx.service"), Some(json!("inactive")));
+        assert_eq!(state("service:hwclock.sh.service"), Some(json!("unknown")));
+        let services = sysv
+            .facts
+            .iter()
+            .filter(|fact| fact.predicate.starts_with("service:"))
+            .count();
+        assert_eq!(
+            services, 3,
+            "a name with a space is not a service: {sysv:?}"
         );
     }
 }

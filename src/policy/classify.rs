@@ -728,6 +728,11 @@ fn rule_matches(rule: &CommandRule, argv: &[Arg]) -> bool {
     {
         return false;
     }
+    if let Some(limit) = rule.min_operands
+        && operands.len() < limit
+    {
+        return false;
+    }
     let last = operands.last().map(|operand| normalize_path(&operand.text));
     if let Some(pattern) = &rule.last_operand
         && !last.as_deref().is_some_and(|last| pattern.is_match(last))

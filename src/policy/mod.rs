@@ -51,6 +51,13 @@ impl Tier {
         }
     }
 
+    /// The tier named `T0` … `T3`.
+    pub fn from_name(name: &str) -> Option<Tier> {
+        [Tier::T0, Tier::T1, Tier::T2, Tier::T3]
+            .into_iter()
+            .find(|tier| tier.as_str() == name)
+    }
+
     /// Whether running an action of this tier needs a human approval.
     pub fn requires_approval(self) -> bool {
         match self {

@@ -5,7 +5,7 @@
 //! operand is one of), `any_option`, `all_options`, `no_option` (short options match inside
 //! clusters: `-r` matches `-rf`), `any_operand` (a regex over operands, paths normalised),
 //! `any_arg` / `no_arg` (regexes over every argument), `last_operand` / `no_last_operand`
-//! (a regex over the last operand, the destination of `cp` and `mv`), `max_operands`.
+//! (a regex over the last operand, the destination of `cp` and `mv`), `max_operands`, `min_operands`.
 //! Invariants: pure; every rule has a stable, unique id; a bad rule is a diagnostic naming the
 //! file and key, never a panic.
 
@@ -30,6 +30,7 @@ pub struct CommandRule {
     pub any_arg: Option<Regex>,
     pub no_arg: Option<Regex>,
     pub max_operands: Option<usize>,
+    pub min_operands: Option<usize>,
     pub last_operand: Option<Regex>,
     pub no_last_operand: Option<Regex>,
 }
@@ -101,6 +102,8 @@ pub(super) struct RawCommandRule {
     no_arg: Option<String>,
     #[serde(default)]
     max_operands: Option<usize>,
+    #[serde(default)]
+    min_operands: Option<usize>,
     #[serde(default)]
     last_operand: Option<String>,
     #[serde(default)]
@@ -205,6 +208,7 @@ pub(super) fn compile_rules(
             any_arg,
             no_arg,
             max_operands: rule.max_operands,
+            min_operands: rule.min_operands,
             last_operand,
             no_last_operand,
         };
@@ -229,7 +233,7 @@ pub(super) fn compile_rules(
         }
         // Two rules with the same commands, adapters, matchers and tier: the second adds nothing.
         let signature = format!(
-            "{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            "{:?}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
             rule.commands,
             adapters,
             compiled.verdict,
@@ -241,6 +245,7 @@ pub(super) fn compile_rules(
             compiled.any_arg.as_ref().map(Regex::as_str),
             compiled.no_arg.as_ref().map(Regex::as_str),
             compiled.max_operands,
+            compiled.min_operands,
             compiled.last_operand.as_ref().map(Regex::as_str),
             compiled.no_last_operand.as_ref().map(Regex::as_str),
         );

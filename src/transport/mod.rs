@@ -362,6 +362,11 @@ async fn finish(
         if let Err(error) = actuator_for_shutdown.end_session(stop.as_str()) {
             tracing::error!(%error, "the end of the session could not be recorded");
         }
+        let closed =
+            crate::adapters::ssh::close_masters(&actuator_for_shutdown.settings().state_dir);
+        if closed > 0 {
+            tracing::info!(closed, "ssh master connections closed");
+        }
         interrupted
     })
     .await

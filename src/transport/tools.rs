@@ -169,15 +169,22 @@ struct ExplainActionArgs {
 }
 
 /// `run_action {adapter, host, action, dry_run=true, approval_id?, ...}`: praxis-py's contract
-/// plus `approval_id`; `host_type` is optional and only checked against the inventory.
+/// plus `approval_id` and `group`; `host_type` is optional and only checked against the
+/// inventory.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RunActionArgs {
     /// The adapter that runs the action; the host's type decides which are allowed.
     adapter: AdapterArg,
-    /// The inventory host.
+    /// The inventory host. Give `host` or `group`.
+    #[serde(default)]
     #[schemars(length(min = 1))]
-    host: String,
+    host: Option<String>,
+    /// Every inventory host of this group, concurrently (`fanout_concurrency` at once); each
+    /// host is classified, gated and audited on its own.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    group: Option<String>,
     /// The command line (ssh), verb (talosctl, terraform), playbook (ansible) or runbook.
     #[schemars(length(min = 1))]
     action: String,
@@ -264,13 +271,19 @@ impl ProbeArg {
     }
 }
 
-/// `collect {host, probe}`.
+/// `collect {host | group, probe}`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CollectArgs {
-    /// The inventory host (its type must allow ssh: linux or windows).
+    /// The inventory host (its type must allow ssh: linux or windows). Give `host` or `group`.
+    #[serde(default)]
     #[schemars(length(min = 1))]
-    host: String,
+    host: Option<String>,
+    /// Every inventory host of this group, concurrently (`fanout_concurrency` at once); each
+    /// host's result and audit record stand alone.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    group: Option<String>,
     /// Which built-in read-only probe to run.
     probe: ProbeArg,
 }
@@ -347,16 +360,56 @@ fn parse_action(tool: &str, arguments: Value) -> Result<Operation, ArgumentError
         }));
     }
     let parsed = serde_json::from_value::<RunActionArgs>(arguments).map_err(invalid)?;
-    non_empty("host", &parsed.host)?;
     non_empty("action", &parsed.action)?;
-    Ok(Operation::RunAction(ActionRequest {
+    let target = host_or_group(parsed.host, parsed.group)?;
+    let request = ActionRequest {
         adapter: parsed.adapter.as_str().to_owned(),
-        host: parsed.host,
+        host: String::new(),
         action: parsed.action,
         dry_run: parsed.dry_run,
         host_type: parsed.host_type.map(|claimed| claimed.as_str().to_owned()),
         approval_id: parsed.approval_id.or(parsed.approval_token),
-    }))
+    };
+    Ok(target.aim(Operation::RunAction(request)))
+}
+
+/// Where a call is aimed: one host, or every host of a group.
+enum Aim {
+    Host(String),
+    Group(String),
+}
+
+impl Aim {
+    /// `each` (its host left empty) aimed here.
+    fn aim(self, each: Operation) -> Operation {
+        match self {
+            Aim::Host(host) => each.for_host(&host),
+            Aim::Group(group) => Operation::FanOut {
+                group,
+                each: Box::new(each),
+            },
+        }
+    }
+}
+
+/// Exactly one of `host` and `group`, not blank.
+fn host_or_group(host: Option<String>, group: Option<String>) -> Result<Aim, ArgumentError> {
+    match (host, group) {
+        (Some(host), None) => {
+            non_empty("host", &host)?;
+            Ok(Aim::Host(host))
+        }
+        (None, Some(group)) => {
+            non_empty("group", &group)?;
+            Ok(Aim::Group(group))
+        }
+        (Some(_), Some(_)) => Err(ArgumentError::Invalid(
+            "give either host or group, not both".into(),
+        )),
+        (None, None) => Err(ArgumentError::Invalid(
+            "missing field `host` (or `group` for every host of a group)".into(),
+        )),
+    }
 }
 
 /// Parses a call's arguments into an operation.
@@ -407,11 +460,11 @@ pub(crate) fn parse_call(
         "explain_action" | "run_action" => parse_action(tool, arguments),
         "collect" => {
             let parsed = serde_json::from_value::<CollectArgs>(arguments).map_err(invalid)?;
-            non_empty("host", &parsed.host)?;
-            Ok(Operation::Collect {
-                host: parsed.host,
+            let target = host_or_group(parsed.host, parsed.group)?;
+            Ok(target.aim(Operation::Collect {
+                host: String::new(),
                 probe: parsed.probe.as_str().to_owned(),
-            })
+            }))
         }
         "list_hosts" => {
             let parsed = serde_json::from_value::<ListHostsArgs>(arguments).map_err(invalid)?;
@@ -598,11 +651,11 @@ pub(crate) fn tool_list() -> Vec<Tool> {
         .with_annotations(read_only("Fact history")),
         Tool::new(
             "collect",
-            "Run a built-in read-only probe (os_release, packages, users, listening_ports, services) on an inventory host over the adapter its type allows, and ingest the result as observed facts (typed package:, user:, port:, service: facts where they apply). T0; the session is then marked as holding untrusted content.",
+            "Run a built-in read-only probe (os_release, packages, users, listening_ports, services) on an inventory host over the adapter its type allows, and ingest the result as observed facts (typed package:, user:, port:, service: facts where they apply). With `group` instead of `host`, every host of the group is probed concurrently and the result lists each host's outcome; a slow or unreachable host does not hold up the others. T0; the session is then marked as holding untrusted content.",
             rmcp::handler::server::tool::schema_for_type::<CollectArgs>(),
         )
         .with_title("Collect from a host")
-        .with_raw_output_schema(ingest_output_schema())
+        .with_raw_output_schema(or_fan_out(&ingest_output_schema()))
         .with_annotations(read_only("Collect from a host").open_world(true)),
         Tool::new(
             "explain_action",
@@ -632,11 +685,11 @@ pub(crate) fn tool_list() -> Vec<Tool> {
         .with_annotations(read_only("Explain an action")),
         Tool::new(
             "run_action",
-            "The actuator's front door. With dry_run=true (the default) it previews: tier, matched rules, the argv that would run, and whether a human approval is needed. A real run (dry_run=false) of T2 or T3 needs an operator's approval; denied and unparseable commands are refused in every mode. The host must be in the trusted inventory and its type must allow the adapter.",
+            "The actuator's front door. With dry_run=true (the default) it previews: tier, matched rules, the argv that would run, and whether a human approval is needed. A real run (dry_run=false) of T2 or T3 needs an operator's approval; denied and unparseable commands are refused in every mode. The host must be in the trusted inventory and its type must allow the adapter. With `group` instead of `host`, the action is classified, gated, run and audited on every host of the group on its own, concurrently, and the result lists each host's outcome.",
             rmcp::handler::server::tool::schema_for_type::<RunActionArgs>(),
         )
         .with_title("Run an action")
-        .with_raw_output_schema(object_schema(&json!({
+        .with_raw_output_schema(or_fan_out(&object_schema(&json!({
             "type": "object",
             "required": ["ok", "tier", "output_sha256", "output_len", "output"],
             "properties": {
@@ -654,7 +707,7 @@ pub(crate) fn tool_list() -> Vec<Tool> {
                 "argv": {"type": "array", "items": {"type": "string"}},
                 "host_type": {"type": ["string", "null"]}
             }
-        })))
+        }))))
         .with_annotations(
             ToolAnnotations::with_title("Run an action")
                 .read_only(false)
@@ -718,6 +771,43 @@ fn read_only(title: &str) -> ToolAnnotations {
 
 fn object_schema(value: &Value) -> Arc<JsonObject> {
     Arc::new(value.as_object().cloned().unwrap_or_default())
+}
+
+/// `single` (a one-host result), or a group call's result: one entry per host, each with the
+/// host's own result or refusal and its audit record.
+fn or_fan_out(single: &Arc<JsonObject>) -> Arc<JsonObject> {
+    let mut single = Value::Object((**single).clone());
+    let required = single["required"].take();
+    let mut properties = single["properties"].take();
+    let fan_out = json!({
+        "group": {"type": "string"},
+        "count": {"type": "integer", "minimum": 1},
+        "succeeded": {"type": "integer", "minimum": 0},
+        "failed": {"type": "integer", "minimum": 0},
+        "concurrency": {"type": "integer", "minimum": 1},
+        "results": {"type": "array", "items": {
+            "type": "object",
+            "required": ["host", "ok", "audit_seq"],
+            "properties": {
+                "host": {"type": "string"},
+                "ok": {"type": "boolean"},
+                "audit_seq": {"type": ["integer", "null"]},
+                "result": {"type": "object"},
+                "error": {"type": "object", "required": ["code", "message"]}
+            }
+        }}
+    });
+    if let (Some(properties), Some(extra)) = (properties.as_object_mut(), fan_out.as_object()) {
+        properties.extend(extra.clone());
+    }
+    object_schema(&json!({
+        "type": "object",
+        "properties": properties,
+        "anyOf": [
+            {"required": required},
+            {"required": ["group", "count", "succeeded", "failed", "results"]}
+        ]
+    }))
 }
 
 /// The output of `ingest_observation` and `collect`: both end in the same ingest.

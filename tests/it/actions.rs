@@ -257,3 +257,128 @@ fn invariant_8_after_untrusted_content_any_real_actuation_needs_an_approval() {
     assert_eq!(refusal_code(&read), Some("tool-failed"), "{read}");
     assert_eq!(session.finish().0, 0);
 }
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one session of group calls, then its records"
+)]
+fn a_group_call_is_one_gated_audited_call_per_host_plus_a_summary() {
+    let directory = fleet("group");
+    let mut session = started(&directory, "guarded");
+    let previews = run(
+        &mut session,
+        json!({"adapter": "ssh", "group": "linux", "action": "uptime"}),
+    );
+    assert_eq!(refusal_code(&previews), None, "{previews}");
+    let content = &previews["structuredContent"];
+    assert_eq!(content["group"], "linux");
+    assert_eq!(content["count"], 2);
+    assert_eq!(content["succeeded"], 2);
+    let hosts: Vec<&str> = content["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["result"]["tier"], "T0", "{entry}");
+            assert_eq!(entry["result"]["dry_run"], true, "{entry}");
+            entry["host"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(hosts, ["web-1", "web-2"]);
+
+    // Each host is gated on its own: deny stays deny, a Talos host is never sshed.
+    let denied = run(
+        &mut session,
+        json!({"adapter": "ssh", "group": "web", "action": "rm -rf /"}),
+    );
+    for entry in denied["structuredContent"]["results"].as_array().unwrap() {
+        assert_eq!(entry["error"]["code"], "denied-by-policy", "{entry}");
+    }
+    let talos = run(
+        &mut session,
+        json!({"adapter": "ssh", "group": "talos", "action": "uptime", "host_type": "linux"}),
+    );
+    assert_eq!(talos["structuredContent"]["failed"], 1, "{talos}");
+    assert_eq!(
+        talos["structuredContent"]["results"][0]["error"]["code"],
+        "host-type-refused"
+    );
+    for bad in [
+        json!({"adapter": "ssh", "group": "web", "host": "web-1", "action": "uptime"}),
+        json!({"adapter": "ssh", "action": "uptime"}),
+        json!({"adapter": "ssh", "group": "", "action": "uptime"}),
+    ] {
+        assert_eq!(
+            refusal_code(&run(&mut session, bad.clone())),
+            Some("invalid-arguments"),
+            "{bad}"
+        );
+    }
+    let nowhere = run(
+        &mut session,
+        json!({"adapter": "ssh", "group": "nowhere", "action": "uptime"}),
+    );
+    assert_eq!(refusal_code(&nowhere), Some("unknown-group"));
+    let collect_nowhere = session.call("collect", json!({"group": "nowhere", "probe": "users"}));
+    assert_eq!(refusal_code(&collect_nowhere), Some("unknown-group"));
+
+    // With the kill switch engaged the group call is refused once, before any host.
+    let stop = session.call("emergency_stop", json!({"reason": "group test"}));
+    assert_eq!(refusal_code(&stop), None);
+    let stopped = run(
+        &mut session,
+        json!({"adapter": "ssh", "group": "web", "action": "uptime"}),
+    );
+    assert_eq!(refusal_code(&stopped), Some("kill-switch-engaged"));
+    assert_eq!(session.finish().0, 0);
+
+    let records = directory.records();
+    let per_host: Vec<&Value> = records
+        .iter()
+        .filter(|record| {
+            record["tool"] == "run_action"
+                && record["request_id"]
+                    .as_str()
+                    .is_some_and(|id| id.ends_with("/web-1") || id.ends_with("/web-2"))
+        })
+        .collect();
+    // Two previews and two deny refusals: one record each, named by host.
+    assert_eq!(per_host.len(), 4, "{per_host:#?}");
+    assert!(
+        per_host
+            .iter()
+            .all(|record| record["target"] == "web-1" || record["target"] == "web-2")
+    );
+    let summaries: Vec<&Value> = records
+        .iter()
+        .filter(|record| {
+            record["target"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("group:"))
+        })
+        .collect();
+    let decisions: Vec<(&str, &str)> = summaries
+        .iter()
+        .map(|record| {
+            (
+                record["target"].as_str().unwrap(),
+                record["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("group:linux", "allowed"),
+            ("group:web", "allowed"),
+            ("group:talos", "allowed"),
+            ("group:nowhere", "denied"),
+            ("group:nowhere", "denied"),
+            ("group:web", "denied"),
+        ]
+    );
+    // The deny fan-out's summary carries the highest tier of its hosts' calls.
+    assert_eq!(summaries[1]["tier"], "T3");
+    assert_eq!(directory.verify().0, 0);
+}

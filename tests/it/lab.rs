@@ -1,6 +1,7 @@
 //! Against real sshd hosts (tests/lab/lab-sshd.sh, loopback only): T0 actions run for real and
 //! are audited; state changes stop at a preview; a Talos host is never reached by ssh.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -73,6 +74,18 @@ impl Lab {
             .unwrap_or_else(|| panic!("no host key for {pattern}"))
     }
 
+    /// The pid of the sshd of host `name`.
+    fn sshd_pid(&self, name: &str) -> u32 {
+        std::fs::read_to_string(self.directory.join("hosts.tsv"))
+            .unwrap()
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split('\t').collect();
+                (fields[0] == name).then(|| fields[3].parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no host {name}"))
+    }
+
     fn sshd_log(&self, name: &str) -> String {
         std::fs::read_to_string(self.directory.join("hosts").join(name).join("sshd.log"))
             .unwrap_or_default()
@@ -92,27 +105,20 @@ impl Drop for Lab {
     }
 }
 
-#[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario against a real lab, read top to bottom"
-)]
-fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
-    let lab = Lab::up(
-        "it",
-        2,
-        2300 + u16::try_from(std::process::id() % 500).unwrap(),
-        &[],
-    );
-    let hosts = lab.hosts();
-    let (first, address, port) = hosts[0].clone();
-    let (second, second_address, _) = hosts[1].clone();
-    let inventory = format!(
-        "[hosts.{first}]\nhost_type = \"linux\"\ngroups = [\"lab\"]\nssh = {{ address = \"{address}\", port = {port}, user = \"aiops\", host_key = \"{}\" }}\n\n\
-         [hosts.cp-1]\nhost_type = \"talos\"\ngroups = [\"talos\"]\ntalos = {{ nodes = [\"{second_address}\"], endpoints = [\"{second_address}\"] }}\n",
-        lab.host_key(&address, port)
-    );
-    let directory = StateDir::initialised("lab");
+/// An inventory of every lab host in group `lab` (and `extra` appended), imported into a new
+/// state directory; returns the directory.
+fn import_lab(lab: &Lab, label: &str, extra: &str) -> StateDir {
+    let mut inventory = String::new();
+    for (name, address, port) in lab.hosts() {
+        writeln!(
+            inventory,
+            "[hosts.{name}]\nhost_type = \"linux\"\ngroups = [\"lab\"]\nssh = {{ address = \"{address}\", port = {port}, user = \"aiops\", host_key = \"{}\" }}\n",
+            lab.host_key(&address, port)
+        )
+        .unwrap();
+    }
+    inventory.push_str(extra);
+    let directory = StateDir::initialised(label);
     let file = directory.root.join("fleet.toml");
     std::fs::write(&file, inventory).unwrap();
     let imported = directory.run(&["fleet", "import", file.to_str().unwrap()]);
@@ -121,6 +127,54 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
         "{}",
         String::from_utf8_lossy(&imported.stderr)
     );
+    directory
+}
+
+/// The per-host entries of a group call's result, checked to cover `hosts` exactly.
+fn per_host<'a>(result: &'a Value, hosts: &[(String, String, u16)]) -> Vec<&'a Value> {
+    assert_eq!(refusal_code(result), None, "{result}");
+    let entries: Vec<&Value> = result["structuredContent"]["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a group result: {result}"))
+        .iter()
+        .collect();
+    let mut named: Vec<&str> = entries
+        .iter()
+        .map(|entry| entry["host"].as_str().unwrap())
+        .collect();
+    named.sort_unstable();
+    let mut expected: Vec<&str> = hosts.iter().map(|(name, _, _)| name.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(named, expected, "one entry per host of the group");
+    entries
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against a real lab, read top to bottom"
+)]
+fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
+    let lab = Lab::up(
+        "it",
+        5,
+        2300 + u16::try_from(std::process::id() % 500).unwrap(),
+        &["--nginx"],
+    );
+    let hosts = lab.hosts();
+    let (first, _, _) = hosts[0].clone();
+    // The Talos host's "node" is a lab sshd's address: if praxis ever sshed to it, that
+    // host's sshd log would show the connection.
+    // (An ssh table on a Talos host is refused at import, so the inventory cannot even
+    // describe that mistake.)
+    let (decoy, decoy_address, _) = hosts[4].clone();
+    let directory = import_lab(
+        &lab,
+        "lab",
+        &format!(
+            "[hosts.cp-1]\nhost_type = \"talos\"\ngroups = [\"talos\"]\ntalos = {{ nodes = [\"{decoy_address}\"], endpoints = [\"{decoy_address}\"] }}\n"
+        ),
+    );
     let identity = lab.directory.join("client/id_ed25519");
     let mut session = Session::start_with(
         &directory,
@@ -128,6 +182,7 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
     );
     session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
 
+    // T0 reads run for real on one host and on the whole group.
     let hostname = session.call(
         "run_action",
         json!({"adapter": "ssh", "host": first, "action": "hostname", "dry_run": false}),
@@ -141,70 +196,106 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
         first
     );
     assert_eq!(hostname["structuredContent"]["exit_code"], 0);
-    let uptime = session.call(
+    let mut real_runs = 1;
+    for (action, expected) in [
+        ("uptime", "load average"),
+        ("hostname", "lab"),
+        ("cat /etc/os-release", "ID="),
+        ("sudo -n /usr/sbin/nginx -t", ""),
+        ("sudo -n /usr/bin/tail -n 100 /var/log/nginx/error.log", ""),
+    ] {
+        let ran = session.call(
+            "run_action",
+            json!({"adapter": "ssh", "group": "lab", "action": action, "dry_run": false}),
+        );
+        for entry in per_host(&ran, &hosts) {
+            let result = &entry["result"];
+            assert_eq!(entry["ok"], true, "{action}: {entry}");
+            assert_eq!(result["tier"], "T0", "{action}: {entry}");
+            assert_eq!(result["exit_code"], 0, "{action}: {entry}");
+            assert!(
+                result["output"].as_str().unwrap().contains(expected),
+                "{action}: {entry}"
+            );
+            assert!(entry["audit_seq"].as_u64().is_some(), "{entry}");
+            real_runs += 1;
+        }
+    }
+    let names = session.call(
         "run_action",
-        json!({"adapter": "ssh", "host": first, "action": "uptime", "dry_run": false}),
+        json!({"adapter": "ssh", "group": "lab", "action": "hostname", "dry_run": false}),
     );
-    assert!(
-        uptime["structuredContent"]["output"]
-            .as_str()
-            .unwrap()
-            .contains("load average"),
-        "{uptime}"
-    );
-    let release = session.call(
-        "run_action",
-        json!({"adapter": "ssh", "host": first, "action": "cat /etc/os-release", "dry_run": false}),
-    );
-    assert!(
-        release["structuredContent"]["output"]
-            .as_str()
-            .unwrap()
-            .contains("ID="),
-        "{release}"
-    );
+    for entry in per_host(&names, &hosts) {
+        assert_eq!(
+            entry["result"]["output"].as_str().unwrap().trim(),
+            entry["host"],
+            "each host's own answer is filed under that host"
+        );
+    }
+    real_runs += hosts.len();
 
-    // collect: every probe that the lab hosts support lands typed facts.
+    // collect: every built-in probe, over the group, lands typed facts for every host.
     for (probe, predicate) in [
         ("os_release", "os_release"),
         ("packages", "package:openssh-server"),
         ("users", "user:aiops"),
         ("listening_ports", "port:tcp/"),
+        ("services", "service:"),
     ] {
-        let collected = session.call("collect", json!({"host": first, "probe": probe}));
-        assert_eq!(refusal_code(&collected), None, "{probe}: {collected}");
-        let predicates = collected["structuredContent"]["predicates"]
-            .as_array()
-            .unwrap();
-        assert!(
-            predicates
-                .iter()
-                .any(|found| found.as_str().unwrap().starts_with(predicate)),
-            "{probe}: no {predicate} in {predicates:?}"
-        );
+        let collected = session.call("collect", json!({"group": "lab", "probe": probe}));
+        for entry in per_host(&collected, &hosts) {
+            assert_eq!(entry["ok"], true, "{probe}: {entry}");
+            let predicates = entry["result"]["predicates"].as_array().unwrap();
+            assert!(
+                predicates
+                    .iter()
+                    .any(|found| found.as_str().unwrap().starts_with(predicate)),
+                "{probe}: no {predicate} in {entry}"
+            );
+        }
     }
+    for (name, _, _) in &hosts {
+        let facts = session.call("query_facts", json!({"subject": format!("host:{name}")}));
+        let facts = facts["structuredContent"]["facts"].as_array().unwrap();
+        for typed in ["package:nginx", "user:aiops", "port:tcp/", "service:"] {
+            assert!(
+                facts
+                    .iter()
+                    .any(|fact| fact["predicate"].as_str().unwrap().starts_with(typed)),
+                "{name} has no {typed} fact"
+            );
+        }
+    }
+    let mut refusals = 0;
     let refused_collect = session.call("collect", json!({"host": "cp-1", "probe": "os_release"}));
     assert_eq!(refusal_code(&refused_collect), Some("host-type-refused"));
-    let facts = session.call("query_facts", json!({"subject": format!("host:{first}")}));
-    assert!(
-        facts["structuredContent"]["count"].as_u64().unwrap() > 4,
-        "{}",
-        facts["structuredContent"]["count"]
-    );
+    refusals += 1;
+    let no_group = session.call("collect", json!({"group": "nowhere", "probe": "users"}));
+    assert_eq!(refusal_code(&no_group), Some("unknown-group"));
+    refusals += 1;
 
+    // State changes stop at the preview, on one host and on every host of the group.
     let restart = session.call("run_action", json!({"adapter": "ssh", "host": first, "action": "sudo systemctl restart nginx", "dry_run": false}));
     assert_eq!(
         refusal_code(&restart),
         Some("approval-required"),
         "{restart}"
     );
+    refusals += 1;
+    let restarts = session.call("run_action", json!({"adapter": "ssh", "group": "lab", "action": "sudo -n /usr/sbin/nginx -s reload", "dry_run": false}));
+    for entry in per_host(&restarts, &hosts) {
+        assert_eq!(entry["ok"], false, "{entry}");
+        assert_eq!(entry["error"]["code"], "approval-required", "{entry}");
+        refusals += 1;
+    }
     let preview = session.call(
         "run_action",
         json!({"adapter": "ssh", "host": first, "action": "sudo systemctl restart nginx"}),
     );
     assert_eq!(preview["structuredContent"]["tier"], "T2");
 
-    let before = lab.sshd_log(&second);
+    let connections = |log: String| log.matches("Connection from").count();
+    let before = connections(lab.sshd_log(&decoy));
     for claimed in [json!(null), json!("linux"), json!("ubuntu")] {
         let mut arguments =
             json!({"adapter": "ssh", "host": "cp-1", "action": "hostname", "dry_run": false});
@@ -217,10 +308,11 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
             Some("host-type-refused"),
             "{refused}"
         );
+        refusals += 1;
     }
     assert_eq!(session.finish().0, 0);
     assert_eq!(
-        lab.sshd_log(&second),
+        connections(lab.sshd_log(&decoy)),
         before,
         "the Talos host's address was contacted over ssh"
     );
@@ -235,24 +327,116 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
         outcome["output_sha256"],
         json!(praxis::digest::Digest::of(format!("{first}\n").as_bytes()).to_hex())
     );
-    let intents = records
-        .iter()
-        .filter(|record| record["decision"] == "intent")
-        .count();
+    let count = |decision: &str| {
+        records
+            .iter()
+            .filter(|record| record["decision"] == decision && record["tool"] == "run_action")
+            .count()
+    };
     assert_eq!(
-        intents, 3,
-        "each real run was announced durably before it ran"
+        count("intent"),
+        real_runs,
+        "each real run was announced durably before it ran, and nothing else was"
     );
+    assert_eq!(count("outcome"), real_runs);
     let denied: Vec<&Value> = records
         .iter()
         .filter(|record| record["decision"] == "denied")
         .collect();
-    assert!(
-        denied
-            .iter()
-            .all(|record| record["error"].as_str().unwrap().contains('-'))
-    );
+    assert_eq!(denied.len(), refusals, "one denied record per refusal");
+    for record in denied {
+        let code = record["error"].as_str().unwrap().split(':').next().unwrap();
+        assert!(
+            ["host-type-refused", "unknown-group", "approval-required"].contains(&code),
+            "{record}"
+        );
+    }
     assert_eq!(directory.verify().0, 0);
+}
+
+#[test]
+fn a_hung_host_times_out_without_holding_up_the_rest_of_its_group() {
+    let lab = Lab::up(
+        "hung",
+        4,
+        2800 + u16::try_from(std::process::id() % 90).unwrap(),
+        &[],
+    );
+    let hosts = lab.hosts();
+    let directory = import_lab(&lab, "hung", "");
+    // The third host's sshd is stopped: the kernel still accepts its TCP connections, and
+    // nothing ever answers — a hung host, not a refused one.
+    let (hung, _, _) = hosts[2].clone();
+    let pid = lab.sshd_pid(&hung);
+    let _resume = Resume(pid);
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let identity = lab.directory.join("client/id_ed25519");
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_SSH_IDENTITY_FILE", identity.to_str().unwrap()),
+            ("PRAXIS_SSH_COMMAND_TIMEOUT_SECONDS", "4"),
+        ],
+    );
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+    let collected = session.call("collect", json!({"group": "lab", "probe": "os_release"}));
+    for entry in per_host(&collected, &hosts) {
+        if entry["host"] == hung.as_str() {
+            assert_eq!(entry["ok"], false, "{entry}");
+            assert_eq!(entry["error"]["code"], "tool-failed", "{entry}");
+            assert!(
+                entry["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("timed out"),
+                "{entry}"
+            );
+        } else {
+            assert_eq!(entry["ok"], true, "{entry}");
+        }
+    }
+    assert_eq!(collected["structuredContent"]["succeeded"], 3);
+    assert_eq!(session.finish().0, 0);
+
+    // Each host's record says how long that host took: the others were done long before the
+    // hung host's timeout, which is what "not held up" means.
+    let records = directory.records();
+    let took = |host: &str| {
+        records
+            .iter()
+            .find(|record| record["tool"] == "collect" && record["target"] == host)
+            .and_then(|record| record["duration_ms"].as_u64())
+            .unwrap_or_else(|| panic!("no record for {host}: {records:#?}"))
+    };
+    assert!(took(&hung) >= 4_000, "the hung host ran to its timeout");
+    for (name, _, _) in hosts.iter().filter(|(name, _, _)| *name != hung) {
+        assert!(took(name) < 4_000, "{name} waited for the hung host");
+    }
+    let summary = records
+        .iter()
+        .find(|record| record["tool"] == "collect" && record["target"] == "group:lab")
+        .unwrap_or_else(|| panic!("no summary record: {records:#?}"));
+    assert_eq!(summary["decision"], "allowed");
+    assert_eq!(directory.verify().0, 0);
+}
+
+/// Continues a stopped process when dropped, so a failed test still lets the lab stop.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        drop(
+            Command::new("kill")
+                .args(["-CONT", &self.0.to_string()])
+                .status(),
+        );
+    }
 }
 
 #[test]
