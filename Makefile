@@ -53,9 +53,12 @@ release:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 
-# Writes docs/performance.md (release profile; takes a few minutes).
+# Writes docs/performance.md (release profile; takes a few minutes). fanout_bench starts a
+# 20-host sshd lab (root, openssh-server; `make deps` installs it).
 bench:
 	$(CARGO) bench --locked --bench praxis_bench
+	$(CARGO) bench --locked --bench fleet_bench
+	$(CARGO) bench --locked --bench fanout_bench
 
 # Runs every fuzz target for FUZZ_SECONDS each (libFuzzer via cargo-fuzz). Only a stable
 # toolchain can be installed here, so RUSTC_BOOTSTRAP lets cargo-fuzz pass its -Z flags, and

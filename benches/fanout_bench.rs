@@ -54,8 +54,9 @@ impl Lab {
         Some(Lab { directory })
     }
 
-    /// An inventory of every host in group `fleet`.
-    fn inventory(&self) -> String {
+    /// An inventory of every host in group `fleet`; with `via_proxy`, each host is reached at
+    /// its latency proxy's address (127.0.11.N instead of 127.0.10.N).
+    fn inventory(&self, via_proxy: bool) -> String {
         let known_hosts =
             std::fs::read_to_string(self.directory.join("client/known_hosts")).unwrap();
         let mut inventory = String::new();
@@ -70,6 +71,11 @@ impl Lab {
                 .lines()
                 .find_map(|line| line.strip_prefix(&pattern))
                 .unwrap();
+            let address = if via_proxy {
+                address.replace("127.0.10.", "127.0.11.")
+            } else {
+                address.to_owned()
+            };
             writeln!(
                 inventory,
                 "[hosts.{name}]\nhost_type = \"linux\"\ngroups = [\"fleet\"]\nssh = {{ address = \"{address}\", port = {port}, user = \"aiops\", host_key = \"{key}\" }}\n"
@@ -89,6 +95,40 @@ impl Drop for Lab {
                 .arg(&self.directory)
                 .output(),
         );
+    }
+}
+
+/// `tests/lab/latency-proxy.py` in front of every lab host, killed on drop.
+struct Proxy(std::process::Child);
+
+impl Proxy {
+    fn start(one_way: Duration) -> Proxy {
+        let pairs: Vec<String> = (1..=HOSTS)
+            .map(|index| format!("127.0.11.{index}:{PORT}=127.0.10.{index}:{PORT}"))
+            .collect();
+        let mut child = Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/latency-proxy.py"))
+            .arg("--delay-ms")
+            .arg(one_way.as_millis().to_string())
+            .args(&pairs)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready.trim(), "ready", "the latency proxy did not start");
+        Proxy(child)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        drop(self.0.kill());
+        drop(self.0.wait());
     }
 }
 
@@ -121,6 +161,11 @@ fn timed_call(
 struct Pair {
     one: server::Stats,
     group: server::Stats,
+    /// CPU time the whole machine spent per group call (every process: praxis, its ssh
+    /// clients, the 20 sshds and what they ran).
+    machine_cpu_per_group_call: Duration,
+    /// Of that, praxis itself and the ssh clients it waited for.
+    praxis_cpu_per_group_call: Duration,
 }
 
 impl Pair {
@@ -148,15 +193,60 @@ fn measure(
         timed_call(server, id, tool, &group, HOSTS);
     }
     let (mut ones, mut groups) = (Vec::new(), Vec::new());
+    let (mut machine, mut own) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..samples {
         id += 2;
         ones.push(timed_call(server, id, tool, &one_host, 1));
+        let (machine_before, own_before) = (machine_cpu(), process_cpu(server.child.id()));
         groups.push(timed_call(server, id + 1, tool, &group, HOSTS));
+        machine += machine_cpu().saturating_sub(machine_before);
+        own += process_cpu(server.child.id()).saturating_sub(own_before);
     }
+    let count = u32::try_from(samples).unwrap();
     Pair {
         one: stats(ones),
         group: stats(groups),
+        machine_cpu_per_group_call: machine / count,
+        praxis_cpu_per_group_call: own / count,
     }
+}
+
+/// Busy CPU time of the whole machine so far (`/proc/stat`, all but idle and iowait).
+fn machine_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().unwrap())
+        .collect();
+    let busy: u64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != 3 && *index != 4)
+        .map(|(_, ticks)| ticks)
+        .sum();
+    ticks(busy)
+}
+
+/// CPU time of process `pid` and of the children it has waited for (`/proc/PID/stat`).
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime, stime, cutime, cstime are fields 14–17 of the file, 12–15 after the name.
+    let total: u64 = fields[11..15]
+        .iter()
+        .map(|field| field.parse::<u64>().unwrap())
+        .sum();
+    ticks(total)
+}
+
+/// Clock ticks (`USER_HZ`, 100 on Linux) as time.
+fn ticks(count: u64) -> Duration {
+    Duration::from_millis(count * 10)
 }
 
 fn start(root: &Path, identity: &Path, persist: &str) -> Server {
@@ -179,31 +269,33 @@ fn main() {
         return;
     }
     let Some(lab) = Lab::up() else { return };
-    let root = state_root("fanout");
-    init(&root);
-    let file = root.join("fleet.toml");
-    std::fs::write(&file, lab.inventory()).unwrap();
-    let imported = praxis(&root, &["fleet", "import", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
     let identity = lab.directory.join("client/id_ed25519");
     let uptime = json!({"adapter": "ssh", "action": "uptime", "dry_run": false});
     let probe = json!({"probe": "os_release"});
 
-    // Multiplexed (the default): masters are up after the warm-up call.
+    // On loopback: multiplexed (the default; masters are up after the warm-up calls), then a
+    // new ssh connection per call (key exchange and authentication every time).
+    let root = imported(&lab, "fanout", false);
     let mut server = start(&root, &identity, "60");
     let warm = measure(&mut server, "run_action", &uptime, 15, 2);
     let warm_collect = measure(&mut server, "collect", &probe, 10, 0);
     server.stop();
-    // Without multiplexing every call is a new ssh connection (key exchange, authentication).
     let mut server = start(&root, &identity, "0");
     let cold = measure(&mut server, "run_action", &uptime, 8, 0);
     server.stop();
+    drop(std::fs::remove_dir_all(&root));
+
+    // The same hosts 20 ms away (10 ms each way), as a fleet in another building or region is.
+    let proxy = Proxy::start(Duration::from_millis(10));
+    let root = imported(&lab, "fanout-wan", true);
+    let mut server = start(&root, &identity, "60");
+    let wan_warm = measure(&mut server, "run_action", &uptime, 15, 2);
+    server.stop();
+    let mut server = start(&root, &identity, "0");
+    let wan_cold = measure(&mut server, "run_action", &uptime, 8, 0);
+    server.stop();
+    drop(proxy);
+    drop(std::fs::remove_dir_all(&root));
 
     let mut body = String::new();
     writeln!(
@@ -218,35 +310,51 @@ fn main() {
         "Method: {HOSTS} sshd hosts of `tests/lab/lab-sshd.sh` on loopback (127.0.10.1–{HOSTS}), \
          all on this machine; one `praxis serve` (release) over stdio; each sample is one \
          `tools/call` round trip, one host (`lab01`) and the group of {HOSTS} alternating; \
-         `fanout_concurrency` 32 (the default). Only p50 is compared.\n"
+         `fanout_concurrency` 32 (the default). Only p50 is compared. The kernel here has no \
+         netem, so the 20 ms rows put `tests/lab/latency-proxy.py` (a relay that delivers \
+         every chunk 10 ms after reading it, each way) in front of every host. The CPU columns \
+         are measured per {HOSTS}-host call (`/proc/stat` for the machine, `/proc/PID/stat` \
+         for praxis and the ssh clients it waited for); the floor is the machine's CPU time \
+         divided by its 2 cores, the least wall time any client could take here.\n"
     )
     .unwrap();
     writeln!(
         body,
-        "| call | one host p50 | {HOSTS} hosts p50 | ratio | target | samples |"
+        "| call | one host p50 | {HOSTS} hosts p50 | ratio | target | CPU per {HOSTS}-host call: machine / praxis + its ssh clients | floor on 2 cores | samples |"
     )
     .unwrap();
-    writeln!(body, "| --- | --- | --- | --- | --- | --- |").unwrap();
+    writeln!(body, "| --- | --- | --- | --- | --- | --- | --- | --- |").unwrap();
     for (label, pair) in [
         (
-            "`run_action uptime`, multiplexed master per host (default)",
+            "loopback: `run_action uptime`, multiplexed master per host (default)",
             &warm,
         ),
         (
-            "`collect os_release`, multiplexed (parse + facts + record per host)",
+            "loopback: `collect os_release`, multiplexed (parse + facts + record per host)",
             &warm_collect,
         ),
         (
-            "`run_action uptime`, a new ssh connection per call (`ssh_control_persist_seconds = 0`)",
+            "loopback: `run_action uptime`, a new ssh connection per call (`ssh_control_persist_seconds = 0`)",
             &cold,
+        ),
+        (
+            "20 ms RTT: `run_action uptime`, multiplexed (default)",
+            &wan_warm,
+        ),
+        (
+            "20 ms RTT: `run_action uptime`, a new ssh connection per call",
+            &wan_cold,
         ),
     ] {
         writeln!(
             body,
-            "| {label} | {} | {} | {:.1}× | < 2× | {} + {} |",
+            "| {label} | {} | {} | {:.1}× | < 2× | {} / {} | {} | {} + {} |",
             millis(pair.one.p50),
             millis(pair.group.p50),
             pair.ratio(),
+            millis(pair.machine_cpu_per_group_call),
+            millis(pair.praxis_cpu_per_group_call),
+            millis(pair.machine_cpu_per_group_call / 2),
             pair.one.samples,
             pair.group.samples
         )
@@ -255,5 +363,21 @@ fn main() {
     print!("{body}");
     common::write_section("fanout", &body);
     drop(lab);
-    drop(std::fs::remove_dir_all(&root));
+}
+
+/// A new state directory with the lab's inventory imported.
+fn imported(lab: &Lab, name: &str, via_proxy: bool) -> PathBuf {
+    let root = state_root(name);
+    init(&root);
+    let file = root.join("fleet.toml");
+    std::fs::write(&file, lab.inventory(via_proxy)).unwrap();
+    let imported = praxis(&root, &["fleet", "import", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    root
 }
