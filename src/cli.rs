@@ -734,10 +734,34 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
             .collect::<Vec<_>>()
             .join(", "),
     ));
+    checks.push(match &settings.ansible_playbook_root {
+        None => (
+            "ansible adapter",
+            true,
+            "not configured (ansible_playbook_root unset)".into(),
+        ),
+        Some(root) => {
+            let binary = settings
+                .ansible_playbook_binary
+                .as_deref()
+                .unwrap_or(Path::new("ansible-playbook"));
+            match (root.canonicalize(), program(binary)) {
+                (Ok(root), Ok(binary)) => match crate::adapters::ansible::check_mode_override(&root) {
+                    None => ("ansible adapter", true, format!("{binary}, playbooks in {}", root.display())),
+                    Some(file) => ("ansible adapter", false, format!(
+                        "{} sets check_mode to something other than true; dry runs are refused until it is removed",
+                        file.display()
+                    )),
+                },
+                (Err(error), _) => ("ansible adapter", false, format!("ansible_playbook_root {}: {error}", root.display())),
+                (_, Err(problem)) => ("ansible adapter", false, problem),
+            }
+        }
+    });
     checks.push((
         "other adapters",
         true,
-        "ansible, redfish, terraform and runbooks do not execute yet".into(),
+        "redfish, terraform and runbooks do not execute yet; ansible runs dry runs (--check --diff) only".into(),
     ));
     checks
 }

@@ -86,6 +86,9 @@ struct RawConfig {
     ssh_control_persist_seconds: Option<u64>,
     ssh_max_sessions_per_host: Option<u64>,
     fanout_concurrency: Option<u64>,
+    ansible_playbook_root: Option<PathBuf>,
+    ansible_playbook_binary: Option<PathBuf>,
+    ansible_timeout_seconds: Option<u64>,
 }
 
 const KEYS: &[&str] = &[
@@ -106,6 +109,9 @@ const KEYS: &[&str] = &[
     "ssh_control_persist_seconds",
     "ssh_max_sessions_per_host",
     "fanout_concurrency",
+    "ansible_playbook_root",
+    "ansible_playbook_binary",
+    "ansible_timeout_seconds",
 ];
 
 /// The resolved configuration.
@@ -142,6 +148,12 @@ pub struct Settings {
     pub ssh_max_sessions_per_host: u64,
     /// How many hosts a group call works on at once.
     pub fanout_concurrency: u64,
+    /// The only directory ansible playbooks are run from.
+    pub ansible_playbook_root: Option<PathBuf>,
+    /// The ansible-playbook binary (default: `ansible-playbook` on the children's PATH).
+    pub ansible_playbook_binary: Option<PathBuf>,
+    /// How long one ansible-playbook run may take before it is killed.
+    pub ansible_timeout_seconds: u64,
 }
 
 impl Settings {
@@ -296,6 +308,14 @@ impl Settings {
             1..=64,
         )?;
         let fanout_concurrency = ranged("fanout_concurrency", raw.fanout_concurrency, 32, 1..=256)?;
+        let ansible_playbook_root = path("ansible_playbook_root", raw.ansible_playbook_root)?;
+        let ansible_playbook_binary = path("ansible_playbook_binary", raw.ansible_playbook_binary)?;
+        let ansible_timeout_seconds = ranged(
+            "ansible_timeout_seconds",
+            raw.ansible_timeout_seconds,
+            600,
+            1..=7_200,
+        )?;
         Ok(Settings {
             config_file,
             database: state_dir.join("praxis.db"),
@@ -316,6 +336,9 @@ impl Settings {
             ssh_control_persist_seconds,
             ssh_max_sessions_per_host,
             fanout_concurrency,
+            ansible_playbook_root,
+            ansible_playbook_binary,
+            ansible_timeout_seconds,
         })
     }
 
@@ -345,6 +368,9 @@ impl Settings {
             "ssh_control_persist_seconds": self.ssh_control_persist_seconds,
             "ssh_max_sessions_per_host": self.ssh_max_sessions_per_host,
             "fanout_concurrency": self.fanout_concurrency,
+            "ansible_playbook_root": self.ansible_playbook_root.as_ref().map(|path| path.display().to_string()),
+            "ansible_playbook_binary": self.ansible_playbook_binary.as_ref().map(|path| path.display().to_string()),
+            "ansible_timeout_seconds": self.ansible_timeout_seconds,
         })
     }
 

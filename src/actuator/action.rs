@@ -109,12 +109,18 @@ pub fn assess(
             _ => None,
         },
     };
-    let host_refusal = host_refusal.or_else(|| {
-        (request.adapter == "talosctl")
-            .then(|| talosctl_injection(&request.action))
-            .flatten()
-            .map(|message| (RefusalCode::InvalidArguments, message))
-    });
+    let host_refusal = host_refusal
+        .or_else(|| {
+            (request.adapter == "talosctl")
+                .then(|| talosctl_injection(&request.action))
+                .flatten()
+                .map(|message| (RefusalCode::InvalidArguments, message))
+        })
+        .or_else(|| {
+            (request.adapter == "ansible")
+                .then(|| playbook_refusal(settings, request))
+                .flatten()
+        });
     let classification = policy.classify_command(
         rules_adapter(&request.adapter, host_type.as_deref()),
         &classified_line(&request.adapter, &request.action),
@@ -127,6 +133,49 @@ pub fn assess(
         host_type,
         host_refusal,
         argv,
+    }
+}
+
+/// Why an ansible action may not run: a playbook outside the root (or reached through a
+/// symlink), an action that is not a plain playbook path, no root configured, or — for a dry
+/// run — a `check_mode` override under the root that would make `--check` change hosts.
+fn playbook_refusal(settings: &Settings, request: &ActionRequest) -> Option<(RefusalCode, String)> {
+    use crate::adapters::ansible::{self, PlaybookRefusal};
+    let root = settings.ansible_playbook_root.as_deref();
+    let refusal = match ansible::confine_playbook(root, &request.action) {
+        Ok(_) => {
+            let overridden = request
+                .dry_run
+                .then(|| root.and_then(ansible::check_mode_override))
+                .flatten()?;
+            let shown = root
+                .and_then(|root| overridden.strip_prefix(root).ok())
+                .unwrap_or(&overridden)
+                .display()
+                .to_string();
+            PlaybookRefusal::CheckModeOverride(shown)
+        }
+        Err(refusal) => refusal,
+    };
+    let code = match &refusal {
+        PlaybookRefusal::NoRoot | PlaybookRefusal::BadRoot(..) => RefusalCode::AdapterUnavailable,
+        PlaybookRefusal::OutsideRoot(_) | PlaybookRefusal::Symlink(..) => RefusalCode::OutsideRoot,
+        PlaybookRefusal::NotAPath(_) | PlaybookRefusal::NotAPlaybook(_) => {
+            RefusalCode::InvalidArguments
+        }
+        PlaybookRefusal::CheckModeOverride(_) => RefusalCode::UnsafeDryRun,
+    };
+    Some((code, refusal.to_string()))
+}
+
+/// How the ansible adapter runs, from the settings.
+pub fn ansible_options(settings: &Settings) -> crate::adapters::ansible::AnsibleOptions<'_> {
+    crate::adapters::ansible::AnsibleOptions {
+        binary: settings.ansible_playbook_binary.as_deref(),
+        root: settings.ansible_playbook_root.as_deref(),
+        state_dir: &settings.state_dir,
+        identity: settings.ssh_identity_file.as_deref(),
+        timeout: std::time::Duration::from_secs(settings.ansible_timeout_seconds),
     }
 }
 
@@ -209,6 +258,20 @@ fn argv_preview(
             &talos_target(&request.host, inventory),
             &request.action,
         ),
+        // What a real run would execute; a dry run adds `--check --diff` (and runs).
+        "ansible" => {
+            let playbook = crate::adapters::ansible::confine_playbook(
+                settings.ansible_playbook_root.as_deref(),
+                &request.action,
+            )
+            .unwrap_or_else(|_| request.action.clone().into());
+            crate::adapters::ansible::argv(
+                &ansible_options(settings),
+                &request.host,
+                &playbook,
+                false,
+            )
+        }
         other => vec![other.to_owned(), request.action.clone()],
     }
 }

@@ -880,6 +880,10 @@ impl Actuator {
                 self.run_talosctl(request, request_id)
             }
             Operation::RunAction(request) if !request.dry_run => self.run_ssh(request, request_id),
+            // ansible's dry run is executed: `--check --diff` reports what a run would change.
+            Operation::RunAction(request) if request.adapter == "ansible" => {
+                self.run_ansible_check(request, request_id)
+            }
             Operation::RunAction(request) => {
                 let assessment =
                     action::assess(self.audit.store(), &self.policy, &self.settings, request);
@@ -936,6 +940,61 @@ impl Actuator {
             ),
         );
         value["argv_target"] = json!(format!("{}:{}", target.address, target.port));
+        Ok(value)
+    }
+
+    /// Runs `ansible-playbook --check --diff` (the gates have passed) and reports, per host and
+    /// task, what a real run would change.
+    fn run_ansible_check(
+        &self,
+        request: &ActionRequest,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let target = action::ssh_target(assessment.inventory.as_ref(), &request.host)?;
+        let options = action::ansible_options(&self.settings);
+        let (outcome, report) = crate::adapters::ansible::run_check(
+            &options,
+            &target,
+            &request.action,
+            PROBE_CAPTURE_BYTES,
+        )
+        .map_err(|error| error.to_string())?;
+        self.mark_untrusted("run_action", request_id, "read host output");
+        let mut value = ran_json(
+            &assessment,
+            &outcome,
+            &format!(
+                "ansible-playbook did not finish within {} s and was killed",
+                self.settings.ansible_timeout_seconds
+            ),
+        );
+        value["dry_run"] = json!(true);
+        value["tier"] = json!(assessment.classification.verdict.to_string());
+        value["check_argv"] = json!(crate::adapters::ansible::argv(
+            &options,
+            &request.host,
+            &crate::adapters::ansible::confine_playbook(options.root, &request.action)
+                .map_err(|error| error.to_string())?,
+            true
+        ));
+        value["argv"] = json!(assessment.argv);
+        value["approval_required"] = json!(true);
+        if let Some(report) = report {
+            let host = &report["hosts"][&request.host];
+            value["ok"] = json!(
+                !outcome.timed_out
+                    && host["failures"].as_u64() == Some(0)
+                    && host["unreachable"].as_u64() == Some(0)
+            );
+            value["changed"] = host["changed"].clone();
+            value["ansible"] = report;
+        } else {
+            value["ok"] = json!(false);
+            value["error"] = json!(
+                "ansible-playbook printed no report (a syntax error or a failure before the play); see stderr"
+            );
+        }
         Ok(value)
     }
 

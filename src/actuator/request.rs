@@ -205,6 +205,8 @@ pub enum RefusalCode {
     UnknownGroup,
     HostTypeRefused,
     AdapterUnavailable,
+    OutsideRoot,
+    UnsafeDryRun,
 }
 
 impl RefusalCode {
@@ -226,6 +228,8 @@ impl RefusalCode {
             RefusalCode::UnknownGroup => "unknown-group",
             RefusalCode::HostTypeRefused => "host-type-refused",
             RefusalCode::AdapterUnavailable => "adapter-unavailable",
+            RefusalCode::OutsideRoot => "outside-root",
+            RefusalCode::UnsafeDryRun => "unsafe-dry-run",
         }
     }
 }

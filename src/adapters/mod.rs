@@ -5,6 +5,7 @@
 //! stdin closed, in its own process group that is killed at the timeout and after the child
 //! exits, and with bounded capture.
 
+pub mod ansible;
 pub mod egress;
 pub mod process;
 pub mod ssh;

@@ -315,7 +315,7 @@ pub fn known_hosts_path(state_dir: &Path, host: &str) -> PathBuf {
 static WRITES: AtomicU64 = AtomicU64::new(0);
 
 /// Writes the one pinned key of `target` to `<state>/ssh/known_hosts-<host>` (mode 0600).
-fn write_known_hosts(
+pub(crate) fn write_known_hosts(
     state_dir: &Path,
     target: &SshTarget,
     host_key: &str,

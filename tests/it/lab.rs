@@ -644,3 +644,154 @@ fn talos_reads_run_through_the_talosctl_double_with_the_inventorys_targets() {
         "exactly the two reads ran, with the inventory's targets before the verb"
     );
 }
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against a real lab and real ansible-core, read top to bottom"
+)]
+fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are_refused() {
+    let lab = Lab::up(
+        "ansible",
+        2,
+        3000 + u16::try_from(std::process::id() % 90).unwrap(),
+        &[],
+    );
+    let hosts = lab.hosts();
+    let (first, _, _) = hosts[0].clone();
+    let directory = import_lab(&lab, "ansible", "");
+    let root = directory.root.join("playbooks");
+    std::fs::create_dir_all(root.join("roles")).unwrap();
+    let marker =
+        |host: &str| PathBuf::from(format!("/tmp/praxis-ansible-{}-{host}", std::process::id()));
+    std::fs::write(
+        root.join("site.yml"),
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: a marker file\n      ansible.builtin.copy:\n        content: \"managed by praxis\\n\"\n        dest: \"/tmp/praxis-ansible-{}-{{{{ inventory_hostname }}}}\"\n    - name: uptime\n      ansible.builtin.command: uptime\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        directory.root.join("outside.yml"),
+        "- hosts: all\n  tasks: []\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(directory.root.join("outside.yml"), root.join("link.yml")).unwrap();
+    std::os::unix::fs::symlink(&directory.root, root.join("up")).unwrap();
+
+    let identity = lab.directory.join("client/id_ed25519");
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_SSH_IDENTITY_FILE", identity.to_str().unwrap()),
+            ("PRAXIS_ANSIBLE_PLAYBOOK_ROOT", root.to_str().unwrap()),
+        ],
+    );
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+
+    // The dry run is executed: `--check --diff` on every host of the group.
+    let checked = session.call(
+        "run_action",
+        json!({"adapter": "ansible", "group": "lab", "action": "site.yml"}),
+    );
+    for entry in per_host(&checked, &hosts) {
+        let host = entry["host"].as_str().unwrap();
+        let result = &entry["result"];
+        assert_eq!(entry["ok"], true, "{entry}");
+        assert_eq!(result["ok"], true, "{entry}");
+        assert_eq!(result["dry_run"], true);
+        assert_eq!(
+            result["tier"], "T2",
+            "a real run would be an apply: {entry}"
+        );
+        assert!(
+            result["check_argv"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("--check"))
+        );
+        assert_eq!(result["changed"], 1, "{entry}");
+        let tasks = result["ansible"]["tasks"].as_array().unwrap();
+        let copy = tasks
+            .iter()
+            .find(|task| task["task"] == "a marker file")
+            .unwrap_or_else(|| panic!("{entry}"));
+        assert_eq!(copy["host"], host, "the report is this host's own");
+        assert_eq!(copy["changed"], true);
+        assert!(
+            copy["diff"].to_string().contains("managed by praxis"),
+            "the diff shows what would be written: {copy}"
+        );
+        let uptime = tasks.iter().find(|task| task["task"] == "uptime").unwrap();
+        assert_eq!(
+            uptime["status"], "skipped",
+            "commands do not run in check mode"
+        );
+        assert!(
+            !marker(host).exists(),
+            "check mode wrote {}",
+            marker(host).display()
+        );
+    }
+
+    let mut refusals = Vec::new();
+    for (action, code) in [
+        ("../outside.yml", "outside-root"),
+        ("link.yml", "outside-root"),
+        ("up/outside.yml", "outside-root"),
+        ("/etc/ansible/site.yml", "outside-root"),
+        ("site.yml -e x=1", "invalid-arguments"),
+    ] {
+        let refused = session.call(
+            "run_action",
+            json!({"adapter": "ansible", "host": first, "action": action}),
+        );
+        assert_eq!(refusal_code(&refused), Some(code), "{action}: {refused}");
+        refusals.push(code);
+    }
+    let apply = session.call(
+        "run_action",
+        json!({"adapter": "ansible", "host": first, "action": "site.yml", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&apply), Some("approval-required"), "{apply}");
+    refusals.push("approval-required");
+    // A task that opts out of check mode would change the host during the dry run.
+    std::fs::write(
+        root.join("roles/tasks.yml"),
+        "- ansible.builtin.command: touch /tmp/x\n  check_mode: false\n",
+    )
+    .unwrap();
+    let unsafe_check = session.call(
+        "run_action",
+        json!({"adapter": "ansible", "host": first, "action": "site.yml"}),
+    );
+    assert_eq!(
+        refusal_code(&unsafe_check),
+        Some("unsafe-dry-run"),
+        "{unsafe_check}"
+    );
+    refusals.push("unsafe-dry-run");
+    assert_eq!(session.finish().0, 0);
+
+    let records = directory.records();
+    let denied: Vec<&str> = records
+        .iter()
+        .filter(|record| record["decision"] == "denied")
+        .map(|record| record["error"].as_str().unwrap().split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        denied, refusals,
+        "each refusal is one denied record with its code"
+    );
+    let checks = records
+        .iter()
+        .filter(|record| {
+            record["tool"] == "run_action"
+                && record["adapter"] == "ansible"
+                && record["decision"] == "allowed"
+        })
+        .count();
+    assert_eq!(checks, hosts.len(), "one record per host's check run");
+    assert_eq!(directory.verify().0, 0);
+}
