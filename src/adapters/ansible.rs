@@ -14,10 +14,8 @@
 //! - The result comes from praxis's own stdout callback (`praxis_json`), one JSON document.
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -288,7 +286,7 @@ pub fn run_check(
         (base.join("ansible.cfg"), config(&base)),
     ];
     for (path, content) in &files {
-        write_replacing(path, content).map_err(|source| prepare(path, source))?;
+        super::write_private_file(path, content).map_err(|source| prepare(path, source))?;
     }
     let spec = ChildSpec {
         argv: argv(options, &target.host, &playbook, true),
@@ -329,30 +327,6 @@ fn config(base: &Path) -> String {
         base.join("callback_plugins").display(),
         base.join("home").join("cp").display()
     )
-}
-
-/// Writes `content` to `path` unless it is there already, aside and renamed, mode 0600.
-fn write_replacing(path: &Path, content: &str) -> std::io::Result<()> {
-    static WRITES: AtomicU64 = AtomicU64::new(0);
-    if fs::read_to_string(path).is_ok_and(|current| current == content) {
-        return Ok(());
-    }
-    let aside = path.with_extension(format!(
-        "tmp-{}-{}",
-        std::process::id(),
-        WRITES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&aside)
-        .and_then(|mut file| file.write_all(content.as_bytes()))
-        .and_then(|()| fs::rename(&aside, path));
-    if written.is_err() {
-        drop(fs::remove_file(&aside));
-    }
-    written
 }
 
 /// The callback's report in ansible's stdout, if there is one.

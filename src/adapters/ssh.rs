@@ -16,10 +16,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -311,9 +309,6 @@ pub fn known_hosts_path(state_dir: &Path, host: &str) -> PathBuf {
     state_dir.join("ssh").join(format!("known_hosts-{host}"))
 }
 
-/// Names the temporary files of concurrent `known_hosts` writes apart.
-static WRITES: AtomicU64 = AtomicU64::new(0);
-
 /// Writes the one pinned key of `target` to `<state>/ssh/known_hosts-<host>` (mode 0600).
 pub(crate) fn write_known_hosts(
     state_dir: &Path,
@@ -333,30 +328,7 @@ pub(crate) fn write_known_hosts(
         format!("[{}]:{}", target.address, target.port)
     };
     let line = format!("{pattern} {}\n", host_key.trim());
-    if fs::read_to_string(&path).is_ok_and(|current| current == line) {
-        return Ok(path);
-    }
-    // Written aside and renamed into place: a concurrent ssh reading the file sees the old
-    // key or the new one, never an empty file.
-    let aside = directory.join(format!(
-        ".known_hosts-{}.{}.{}",
-        target.host,
-        std::process::id(),
-        WRITES.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&aside)
-        .and_then(|mut file| file.write_all(line.as_bytes()))
-        .and_then(|()| fs::rename(&aside, &path));
-    if let Err(source) = written {
-        if let Err(cleanup) = fs::remove_file(&aside) {
-            tracing::debug!(%cleanup, path = %aside.display(), "temporary known_hosts left");
-        }
-        return Err(error(source));
-    }
+    super::write_private_file(&path, &line).map_err(error)?;
     Ok(path)
 }
 
