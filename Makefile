@@ -33,7 +33,8 @@ deps:
 	@$(PYTHON) -c 'import mcp' 2>/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'mcp>=1.20,<3'
 	@command -v ansible-inventory >/dev/null || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'ansible-core==2.19.14'
 	@command -v script >/dev/null || (apt-get update -qq && apt-get install -y -qq bsdutils)
-	@command -v /usr/sbin/sshd >/dev/null && command -v sudo >/dev/null && command -v /usr/sbin/nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client sudo iproute2 nginx)
+	@command -v /usr/sbin/sshd >/dev/null && command -v sudo >/dev/null && command -v /usr/sbin/nginx >/dev/null && command -v curl >/dev/null && command -v openssl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client sudo iproute2 nginx curl openssl ca-certificates)
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -64,7 +65,7 @@ bench:
 # toolchain can be installed here, so RUSTC_BOOTSTRAP lets cargo-fuzz pass its -Z flags, and
 # the sanitizer is off (ASan needs a nightly standard library).
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = jsonrpc_line tool_arguments policy_compile audit_rows audit_args classify_command egress
+FUZZ_TARGETS = jsonrpc_line tool_arguments policy_compile audit_rows audit_args classify_command egress redfish
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 	cd fuzz && for target in $(FUZZ_TARGETS); do \

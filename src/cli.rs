@@ -675,6 +675,10 @@ fn audit_export(
 
 /// What `doctor` says about each adapter: a configured adapter whose binary or secret file is
 /// missing or readable by others is a problem; an unconfigured one is reported as such.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one flat check per adapter, in the order doctor prints them"
+)]
 fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
     let secret = |path: &Path| -> Result<String, String> {
         match fs::metadata(path) {
@@ -758,10 +762,41 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
             }
         }
     });
+    if settings.credentials.is_empty() {
+        checks.push((
+            "redfish credentials",
+            true,
+            "none configured ([credentials.NAME] with kind = \"redfish\")".into(),
+        ));
+    }
+    for (name, credential) in &settings.credentials {
+        let crate::config::Credential::Redfish {
+            password, ca_file, ..
+        } = credential;
+        let password = match password {
+            crate::config::SecretSource::File(path) => secret(path),
+            crate::config::SecretSource::Environment(variable) => std::env::var_os(variable)
+                .map(|_| format!("${variable} is set"))
+                .ok_or_else(|| format!("${variable} is not set in this environment")),
+        };
+        let ca = fs::read(ca_file)
+            .map_err(|error| format!("{}: {error}", ca_file.display()))
+            .map(|_| ca_file.display().to_string());
+        checks.push(match (password, ca) {
+            (Ok(password), Ok(ca)) => (
+                "redfish credential",
+                true,
+                format!("{name}: {password}, CA {ca}"),
+            ),
+            (Err(problem), _) | (_, Err(problem)) => {
+                ("redfish credential", false, format!("{name}: {problem}"))
+            }
+        });
+    }
     checks.push((
         "other adapters",
         true,
-        "redfish, terraform and runbooks do not execute yet; ansible runs dry runs (--check --diff) only".into(),
+        "terraform and runbooks do not execute yet; ansible runs dry runs (--check --diff) only; redfish runs reads only".into(),
     ));
     checks
 }

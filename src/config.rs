@@ -89,6 +89,40 @@ struct RawConfig {
     ansible_playbook_root: Option<PathBuf>,
     ansible_playbook_binary: Option<PathBuf>,
     ansible_timeout_seconds: Option<u64>,
+    /// Named credentials (`[credentials.NAME]`); file only, no `PRAXIS_*` override.
+    credentials: Option<BTreeMap<String, RawCredential>>,
+}
+
+/// One `[credentials.NAME]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredential {
+    kind: String,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    ca_file: Option<PathBuf>,
+}
+
+/// Where a secret is read from, at the moment it is needed (so a rotated file takes effect on
+/// the next call). The secret itself never enters `Settings`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file readable by praxis's user only; one trailing newline is dropped.
+    File(PathBuf),
+    /// A variable of praxis's environment (never passed to a child).
+    Environment(String),
+}
+
+/// A named credential from the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A BMC account for the Redfish adapter, and the CA its certificate must chain to.
+    Redfish {
+        user: String,
+        password: SecretSource,
+        ca_file: PathBuf,
+    },
 }
 
 const KEYS: &[&str] = &[
@@ -154,6 +188,8 @@ pub struct Settings {
     pub ansible_playbook_binary: Option<PathBuf>,
     /// How long one ansible-playbook run may take before it is killed.
     pub ansible_timeout_seconds: u64,
+    /// Named credentials; inventories refer to them by name.
+    pub credentials: BTreeMap<String, Credential>,
 }
 
 impl Settings {
@@ -316,6 +352,15 @@ impl Settings {
             600,
             1..=7_200,
         )?;
+        let credentials = raw
+            .credentials
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, credential)| {
+                let checked = credential_from(&name, credential)?;
+                Ok((name, checked))
+            })
+            .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
         Ok(Settings {
             config_file,
             database: state_dir.join("praxis.db"),
@@ -339,6 +384,7 @@ impl Settings {
             ansible_playbook_root,
             ansible_playbook_binary,
             ansible_timeout_seconds,
+            credentials,
         })
     }
 
@@ -371,6 +417,14 @@ impl Settings {
             "ansible_playbook_root": self.ansible_playbook_root.as_ref().map(|path| path.display().to_string()),
             "ansible_playbook_binary": self.ansible_playbook_binary.as_ref().map(|path| path.display().to_string()),
             "ansible_timeout_seconds": self.ansible_timeout_seconds,
+            "credentials": self.credentials.iter().map(|(name, credential)| {
+                let Credential::Redfish { user, password, ca_file } = credential;
+                let password = match password {
+                    SecretSource::File(path) => json!({"file": path.display().to_string()}),
+                    SecretSource::Environment(name) => json!({"environment": name}),
+                };
+                (name.clone(), json!({"kind": "redfish", "user": user, "password": password, "ca_file": ca_file.display().to_string()}))
+            }).collect::<serde_json::Map<_, _>>(),
         })
     }
 
@@ -462,6 +516,87 @@ fn default_state_dir(environment: &BTreeMap<String, String>) -> Result<PathBuf, 
         None => Err(ConfigError::new(
             "no state directory: set PRAXIS_STATE_DIR or state_dir in the config file",
         )),
+    }
+}
+
+/// Checks one `[credentials.NAME]` table.
+fn credential_from(name: &str, raw: RawCredential) -> Result<Credential, ConfigError> {
+    let problem = |text: String| ConfigError::new(format!("credentials.{name}: {text}"));
+    let valid_name = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'));
+    if !valid_name {
+        return Err(problem(
+            "a credential name is 1 to 128 letters, digits, '.', '_' or '-'".into(),
+        ));
+    }
+    if raw.kind != "redfish" {
+        return Err(problem(format!(
+            "kind {:?} is not known; the kinds are: redfish",
+            raw.kind
+        )));
+    }
+    let user = raw
+        .user
+        .filter(|user| {
+            !user.is_empty() && !user.contains(':') && !user.chars().any(char::is_control)
+        })
+        .ok_or_else(|| problem("user is required (no ':' or control characters)".into()))?;
+    let password = match (raw.password_file, raw.password_env) {
+        (Some(file), None) => SecretSource::File(absolute(
+            &format!("credentials.{name}.password_file"),
+            file,
+        )?),
+        (None, Some(variable)) if variable.starts_with("PRAXIS_") => {
+            return Err(problem(format!(
+                "password_env {variable} starts with PRAXIS_, which names settings; use another name"
+            )));
+        }
+        (None, Some(variable)) if !variable.is_empty() => SecretSource::Environment(variable),
+        _ => {
+            return Err(problem(
+                "give exactly one of password_file and password_env".into(),
+            ));
+        }
+    };
+    let ca_file = raw.ca_file.ok_or_else(|| {
+        problem("ca_file is required: the BMC's certificate is verified against it".into())
+    })?;
+    Ok(Credential::Redfish {
+        user,
+        password,
+        ca_file: absolute(&format!("credentials.{name}.ca_file"), ca_file)?,
+    })
+}
+
+impl SecretSource {
+    /// Reads the secret now. A file must be readable by praxis's user only.
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            SecretSource::File(path) => {
+                use std::os::unix::fs::PermissionsExt as _;
+                let metadata =
+                    fs::metadata(path).map_err(|error| format!("{}: {error}", path.display()))?;
+                let mode = metadata.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(format!(
+                        "{} has mode {mode:04o}; a secret file must be readable by praxis's user only (chmod 600)",
+                        path.display()
+                    ));
+                }
+                let text = fs::read_to_string(path)
+                    .map_err(|error| format!("{}: {error}", path.display()))?;
+                Ok(text
+                    .strip_suffix('\n')
+                    .map_or(text.as_str(), |text| {
+                        text.strip_suffix('\r').unwrap_or(text)
+                    })
+                    .to_owned())
+            }
+            SecretSource::Environment(variable) => std::env::var(variable)
+                .map_err(|_| format!("the variable {variable} is not set in praxis's environment")),
+        }
     }
 }
 
@@ -592,6 +727,101 @@ mod tests {
         assert_eq!(
             Settings::resolve(&both).unwrap().state_dir,
             Path::new("/from-flag")
+        );
+    }
+
+    /// Settings from a config file holding `text`.
+    fn from_file(name: &str, text: &str) -> Result<Settings, ConfigError> {
+        let directory =
+            std::env::temp_dir().join(format!("praxis-config-{name}-{}", std::process::id()));
+        drop(fs::remove_dir_all(&directory));
+        fs::create_dir_all(&directory).unwrap();
+        let file = directory.join("praxis.toml");
+        fs::write(&file, text).unwrap();
+        let resolved = Settings::resolve(&Sources {
+            config_flag: Some(file),
+            ..sources(&[("PRAXIS_STATE_DIR", "/srv/praxis")])
+        });
+        drop(fs::remove_dir_all(&directory));
+        resolved
+    }
+
+    #[test]
+    fn credentials_are_references_to_secrets_never_secrets() {
+        let settings = from_file(
+            "credentials",
+            "[credentials.lab-bmc]\nkind = \"redfish\"\nuser = \"admin\"\npassword_file = \"/etc/praxis/bmc.password\"\nca_file = \"/etc/praxis/ca.pem\"\n\n\
+             [credentials.other]\nkind = \"redfish\"\nuser = \"root\"\npassword_env = \"BMC_PASSWORD\"\nca_file = \"/etc/praxis/ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            settings.credentials["lab-bmc"],
+            Credential::Redfish {
+                user: "admin".into(),
+                password: SecretSource::File("/etc/praxis/bmc.password".into()),
+                ca_file: "/etc/praxis/ca.pem".into(),
+            }
+        );
+        let shown = settings.to_json().to_string();
+        assert!(shown.contains("BMC_PASSWORD") && shown.contains("bmc.password"));
+        for (text, needle) in [
+            (
+                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword = \"hunter2\"\nca_file = \"/c\"\n",
+                "unknown field `password`",
+            ),
+            (
+                "[credentials.x]\nkind = \"ssh\"\nuser = \"a\"\npassword_file = \"/p\"\nca_file = \"/c\"\n",
+                "kind \"ssh\" is not known",
+            ),
+            (
+                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\nca_file = \"/c\"\n",
+                "exactly one of password_file and password_env",
+            ),
+            (
+                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword_env = \"PRAXIS_PW\"\nca_file = \"/c\"\n",
+                "starts with PRAXIS_",
+            ),
+            (
+                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword_file = \"/p\"\n",
+                "ca_file is required",
+            ),
+            (
+                "[credentials.x]\nkind = \"redfish\"\nuser = \"a:b\"\npassword_file = \"/p\"\nca_file = \"/c\"\n",
+                "user is required",
+            ),
+            (
+                "[credentials.\"a b\"]\nkind = \"redfish\"\nuser = \"a\"\npassword_file = \"/p\"\nca_file = \"/c\"\n",
+                "a credential name is",
+            ),
+            (
+                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword_file = \"p\"\nca_file = \"/c\"\n",
+                "absolute",
+            ),
+        ] {
+            let error = from_file("bad-credentials", text).unwrap_err().to_string();
+            assert!(error.contains(needle), "{needle}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_secret_file_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = std::env::temp_dir().join(format!("praxis-secret-{}", std::process::id()));
+        fs::write(&path, "s3cret\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(SecretSource::File(path.clone()).read().unwrap(), "s3cret");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let error = SecretSource::File(path.clone()).read().unwrap_err();
+        assert!(
+            error.contains("chmod 600") && !error.contains("s3cret"),
+            "{error}"
+        );
+        drop(fs::remove_file(&path));
+        assert!(
+            SecretSource::Environment("PRAXIS_TEST_SURELY_UNSET_VARIABLE".into())
+                .read()
+                .is_err()
         );
     }
 }

@@ -120,6 +120,11 @@ pub fn assess(
             (request.adapter == "ansible")
                 .then(|| playbook_refusal(settings, request))
                 .flatten()
+        })
+        .or_else(|| {
+            (request.adapter == "redfish")
+                .then(|| redfish_refusal(settings, inventory.as_ref(), request))
+                .flatten()
         });
     let classification = policy.classify_command(
         rules_adapter(&request.adapter, host_type.as_deref()),
@@ -166,6 +171,52 @@ fn playbook_refusal(settings: &Settings, request: &ActionRequest) -> Option<(Ref
         PlaybookRefusal::CheckModeOverride(_) => RefusalCode::UnsafeDryRun,
     };
     Some((code, refusal.to_string()))
+}
+
+/// The Redfish target of a host, from its inventory record only.
+pub fn redfish_target(
+    inventory: Option<&Value>,
+    host: &str,
+) -> Result<crate::adapters::redfish::RedfishTarget, String> {
+    let redfish = inventory
+        .map(|record| record["connection"]["redfish"].clone())
+        .filter(Value::is_object)
+        .ok_or_else(|| format!("{host} has no Redfish URL in the inventory"))?;
+    Ok(crate::adapters::redfish::RedfishTarget {
+        host: host.to_owned(),
+        url: redfish["url"].as_str().unwrap_or_default().to_owned(),
+        address: redfish["address"]
+            .as_str()
+            .and_then(|text| text.parse().ok()),
+    })
+}
+
+/// The egress policy of the settings.
+pub fn egress_policy(settings: &Settings) -> crate::adapters::egress::EgressPolicy {
+    crate::adapters::egress::EgressPolicy::new(settings.egress_allowed_networks.clone())
+}
+
+/// Why a Redfish action may not run: not an operation praxis knows (a URL, another host), or
+/// a BMC address the egress filter or the inventory refuses — checked here, dry runs included,
+/// and again right before connecting.
+fn redfish_refusal(
+    settings: &Settings,
+    inventory: Option<&Value>,
+    request: &ActionRequest,
+) -> Option<(RefusalCode, String)> {
+    use crate::adapters::redfish;
+    if let Err(message) = redfish::parse_operation(&request.action) {
+        return Some((RefusalCode::InvalidArguments, message));
+    }
+    let target = match redfish_target(inventory, &request.host) {
+        Ok(target) => target,
+        Err(message) => return Some((RefusalCode::AdapterUnavailable, message)),
+    };
+    let checked = redfish::BmcUrl::parse(&target.url)
+        .and_then(|url| redfish::checked_addresses(&target, &url, &egress_policy(settings)));
+    checked
+        .err()
+        .map(|error| (RefusalCode::EgressRefused, error.to_string()))
 }
 
 /// How the ansible adapter runs, from the settings.
@@ -271,6 +322,21 @@ fn argv_preview(
                 &playbook,
                 false,
             )
+        }
+        // The HTTP request a real run would make.
+        "redfish" => {
+            let url = redfish_target(inventory, &request.host)
+                .ok()
+                .and_then(|target| crate::adapters::redfish::BmcUrl::parse(&target.url).ok());
+            match (
+                url,
+                crate::adapters::redfish::parse_operation(&request.action),
+            ) {
+                (Some(url), Ok(operation)) => {
+                    crate::adapters::redfish::request_preview(&url, &operation)
+                }
+                _ => vec!["redfish".into(), request.action.clone()],
+            }
         }
         other => vec![other.to_owned(), request.action.clone()],
     }

@@ -36,6 +36,8 @@ use crate::store::facts::{FactQuery, NewFact, PutOutcome};
 const ACTION_CAPTURE_BYTES: usize = 64 * 1024;
 /// How much output a probe may print (what `ingest_observation` accepts).
 const PROBE_CAPTURE_BYTES: usize = 4 * 1024 * 1024;
+/// How long one Redfish request may take, connecting included.
+const REDFISH_TIMEOUT_SECONDS: u64 = 20;
 
 /// The predicate of a host's inventory record (a `desired` fact written by `praxis fleet import`).
 pub const INVENTORY_PREDICATE: &str = "inventory";
@@ -494,7 +496,7 @@ impl Actuator {
                     &message,
                 );
             }
-            if !matches!(request.adapter.as_str(), "ssh" | "talosctl") {
+            if !matches!(request.adapter.as_str(), "ssh" | "talosctl" | "redfish") {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
                     "the {} adapter cannot execute in this build yet (issue 5); use dry_run=true to see what would run",
                     request.adapter
@@ -879,6 +881,9 @@ impl Actuator {
             Operation::RunAction(request) if !request.dry_run && request.adapter == "talosctl" => {
                 self.run_talosctl(request, request_id)
             }
+            Operation::RunAction(request) if !request.dry_run && request.adapter == "redfish" => {
+                self.run_redfish(request, request_id)
+            }
             Operation::RunAction(request) if !request.dry_run => self.run_ssh(request, request_id),
             // ansible's dry run is executed: `--check --diff` reports what a run would change.
             Operation::RunAction(request) if request.adapter == "ansible" => {
@@ -941,6 +946,91 @@ impl Actuator {
         );
         value["argv_target"] = json!(format!("{}:{}", target.address, target.port));
         Ok(value)
+    }
+
+    /// Reads a BMC over Redfish (the gates have passed; only T0 operations get here until
+    /// approvals exist).
+    fn run_redfish(
+        &self,
+        request: &ActionRequest,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
+        use crate::adapters::redfish::{self, RedfishOperation};
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let target = action::redfish_target(assessment.inventory.as_ref(), &request.host)?;
+        let path = match redfish::parse_operation(&request.action)? {
+            RedfishOperation::Status => None,
+            RedfishOperation::Get(path) => Some(path),
+            RedfishOperation::Reset(reset) => {
+                return Err(format!(
+                    "internal: a {reset} reset reached the Redfish reader; resets need an approval"
+                ));
+            }
+        };
+        let reference = assessment.inventory.as_ref().and_then(|record| {
+            record["connection"]["redfish"]["credential"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        let credential = self.redfish_credential(&request.host, reference.as_deref())?;
+        let response = redfish::get(
+            &target,
+            path.as_deref(),
+            &credential,
+            &action::egress_policy(&self.settings),
+            Duration::from_secs(REDFISH_TIMEOUT_SECONDS),
+        )
+        .map_err(|error| error.to_string())?;
+        drop(credential);
+        self.mark_untrusted("run_action", request_id, "read BMC output");
+        let (digest, length) = redfish::body_digest(&response.body);
+        let text = String::from_utf8_lossy(&response.body);
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let shown = audit::cut(&audit::redact::redact_text(&text), ACTION_CAPTURE_BYTES);
+        Ok(json!({
+            "ok": response.status == 200,
+            "dry_run": false,
+            "tier": "T0",
+            "rule_ids": assessment.classification.deciding_rule_ids(),
+            "http_status": response.status,
+            "error": if response.status == 200 { Value::Null } else { json!(format!("the BMC answered HTTP {}", response.status)) },
+            "system": if path.is_none() && response.status == 200 { redfish::system_summary(&body) } else { Value::Null },
+            "output": shown,
+            "output_sha256": digest.to_hex(),
+            "output_len": length,
+            "argv": assessment.argv,
+            "host_type": assessment.host_type,
+            "untrusted": true,
+        }))
+    }
+
+    /// The secret side of the credential a BMC host refers to, read now.
+    fn redfish_credential(
+        &self,
+        host: &str,
+        reference: Option<&str>,
+    ) -> Result<crate::adapters::redfish::RedfishCredential, String> {
+        let name = reference.ok_or_else(|| {
+            format!("{host} names no credential (praxis_redfish_credential) in the inventory")
+        })?;
+        let Some(crate::config::Credential::Redfish {
+            user,
+            password,
+            ca_file,
+        }) = self.settings.credentials.get(name)
+        else {
+            return Err(format!(
+                "{host} refers to the credential {name}, which the configuration does not define ([credentials.{name}])"
+            ));
+        };
+        let password = password.read()?;
+        let ca_pem =
+            std::fs::read(ca_file).map_err(|error| format!("{}: {error}", ca_file.display()))?;
+        Ok(crate::adapters::redfish::RedfishCredential {
+            user: user.clone(),
+            password,
+            ca_pem,
+        })
     }
 
     /// Runs `ansible-playbook --check --diff` (the gates have passed) and reports, per host and

@@ -207,6 +207,7 @@ pub enum RefusalCode {
     AdapterUnavailable,
     OutsideRoot,
     UnsafeDryRun,
+    EgressRefused,
 }
 
 impl RefusalCode {
@@ -230,6 +231,7 @@ impl RefusalCode {
             RefusalCode::AdapterUnavailable => "adapter-unavailable",
             RefusalCode::OutsideRoot => "outside-root",
             RefusalCode::UnsafeDryRun => "unsafe-dry-run",
+            RefusalCode::EgressRefused => "egress-refused",
         }
     }
 }

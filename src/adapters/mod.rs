@@ -8,6 +8,7 @@
 pub mod ansible;
 pub mod egress;
 pub mod process;
+pub mod redfish;
 pub mod ssh;
 pub mod talosctl;
 

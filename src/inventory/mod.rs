@@ -130,6 +130,9 @@ pub struct RedfishTarget {
     pub url: String,
     /// A credential *reference* (a name), never a secret.
     pub credential: Option<String>,
+    /// The BMC's IP address: a host name in the URL must resolve to it (and only to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// Every way the inventory says a host may be reached; at most the one fitting its type is set.
@@ -360,13 +363,14 @@ const SECRET_VARIABLE_NAMES: [&str; 6] = [
 const SECRET_NAME_WORDS: [&str; 5] = ["password", "passwd", "secret", "token", "private_key"];
 
 /// Every `praxis_` variable the inventory understands; any other `praxis_` name is a typo.
-const PRAXIS_VARIABLES: [&str; 6] = [
+const PRAXIS_VARIABLES: [&str; 7] = [
     "praxis_host_type",
     "praxis_ssh_host_key",
     "praxis_talos_nodes",
     "praxis_talos_endpoints",
     "praxis_redfish_url",
     "praxis_redfish_credential",
+    "praxis_redfish_address",
 ];
 
 /// Public key algorithms accepted at the start of a pinned SSH host key line.
@@ -755,6 +759,16 @@ fn build_redfish_target(
 ) -> Option<RedfishTarget> {
     let url = string_variable(variables, "praxis_redfish_url", problems);
     let credential = string_variable(variables, "praxis_redfish_credential", problems);
+    let address = string_variable(variables, "praxis_redfish_address", problems).and_then(|text| {
+        let parsed = text.parse::<std::net::IpAddr>().ok();
+        if parsed.is_none() {
+            problems.push(format!(
+                "praxis_redfish_address is {}; it must be one IPv4 or IPv6 address",
+                quoted_for_message(&text)
+            ));
+        }
+        parsed
+    });
     if let Some(credential) = &credential
         && !is_valid_credential_reference(credential)
     {
@@ -770,7 +784,11 @@ fn build_redfish_target(
         return None;
     };
     match check_redfish_url(&url) {
-        RedfishUrlCheck::Valid => Some(RedfishTarget { url, credential }),
+        RedfishUrlCheck::Valid => Some(RedfishTarget {
+            url,
+            credential,
+            address,
+        }),
         RedfishUrlCheck::Invalid(reason) => {
             problems.push(format!("praxis_redfish_url {reason}"));
             None
@@ -1185,6 +1203,7 @@ ssh = { address = "127.0.10.9", user = "Administrator" }
                     redfish: Some(RedfishTarget {
                         url: REDFISH_URL.to_owned(),
                         credential: Some("lab-bmc".to_owned()),
+                        address: None,
                     }),
                     ..Connection::default()
                 },
@@ -1597,7 +1616,8 @@ ssh = { address = "127.0.10.9", user = "Administrator" }
             inventory.hosts["bmc-1"].connection.redfish,
             Some(RedfishTarget {
                 url: "http://10.0.0.5".to_owned(),
-                credential: None
+                credential: None,
+                address: None,
             })
         );
     }
@@ -1816,5 +1836,28 @@ ssh = { address = "127.0.10.9", user = "Administrator" }
             }
             let _detected = Format::detect("hosts", &text);
         }
+    }
+
+    #[test]
+    fn a_bmc_address_is_one_ip_address() {
+        let inventory = parse(
+            Format::Ini,
+            "[bmc]\nbmc-1 praxis_redfish_url=https://bmc-1.mgmt:8000/redfish/v1/Systems/1 praxis_redfish_address=10.0.0.5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            inventory.hosts["bmc-1"]
+                .connection
+                .redfish
+                .as_ref()
+                .unwrap()
+                .address,
+            Some("10.0.0.5".parse().unwrap())
+        );
+        let errors = errors_of(
+            Format::Ini,
+            "[bmc]\nbmc-1 praxis_redfish_url=https://bmc-1.mgmt/redfish/v1 praxis_redfish_address=bmc.example\n",
+        );
+        assert!(errors[0].contains("praxis_redfish_address"), "{errors:?}");
     }
 }

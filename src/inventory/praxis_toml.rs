@@ -84,6 +84,8 @@ struct TomlRedfish {
     url: Option<String>,
     /// The name of a credential, never the credential itself.
     credential: Option<String>,
+    /// The BMC's IP address, which a host name in the URL must resolve to.
+    address: Option<String>,
 }
 
 /// Reads a praxis TOML inventory into a raw inventory.
@@ -246,6 +248,11 @@ fn variables_of(host: &TomlHost) -> Map<String, Value> {
             &mut variables,
             "praxis_redfish_credential",
             redfish.credential.clone().map(Value::from),
+        );
+        insert_optional(
+            &mut variables,
+            "praxis_redfish_address",
+            redfish.address.clone().map(Value::from),
         );
     }
     variables

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
 
-use crate::support::{Session, StateDir, refusal_code};
+use crate::support::{Session, StateDir, denied_codes, refusal_code};
 
 /// Labs share the `aiops` system user, and tearing one down (`down --purge`) deletes it, so
 /// the tests of this binary hold this lock for as long as their lab runs.
@@ -775,13 +775,9 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
     assert_eq!(session.finish().0, 0);
 
     let records = directory.records();
-    let denied: Vec<&str> = records
-        .iter()
-        .filter(|record| record["decision"] == "denied")
-        .map(|record| record["error"].as_str().unwrap().split(':').next().unwrap())
-        .collect();
     assert_eq!(
-        denied, refusals,
+        denied_codes(&records),
+        refusals,
         "each refusal is one denied record with its code"
     );
     let checks = records
@@ -793,5 +789,202 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
         })
         .count();
     assert_eq!(checks, hosts.len(), "one record per host's check run");
+    assert_eq!(directory.verify().0, 0);
+}
+
+/// sushy-emulator (tests/lab/lab-redfish.sh, TLS with a throw-away CA) on loopback, stopped on
+/// drop. Its venv is kept under target/ between runs.
+struct Bmc {
+    directory: PathBuf,
+    base: String,
+}
+
+impl Bmc {
+    fn up(port: u16) -> Bmc {
+        let directory = PathBuf::from(format!("/run/praxis-redfish-{}", std::process::id()));
+        drop(std::fs::remove_dir_all(&directory));
+        std::fs::create_dir_all(&directory).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-redfish.sh");
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lab-venv");
+        let output = Command::new("bash")
+            .arg(&script)
+            .args(["up", "--port", &port.to_string(), "--tls", "--dir"])
+            .arg(&directory)
+            .env("PRAXIS_LAB_VENV", &venv)
+            .output()
+            .expect("bash");
+        assert!(
+            output.status.success(),
+            "sushy-emulator did not start (make test installs it in a venv): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let base = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        Bmc { directory, base }
+    }
+}
+
+impl Drop for Bmc {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-redfish.sh");
+        drop(
+            Command::new("bash")
+                .arg(script)
+                .args(["down", "--dir"])
+                .arg(&self.directory)
+                .output(),
+        );
+        drop(std::fs::remove_dir_all(&self.directory));
+    }
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against a real Redfish emulator, read top to bottom"
+)]
+fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
+    let port = 8400 + u16::try_from(std::process::id() % 90).unwrap();
+    let bmc = Bmc::up(port);
+    let system = "/redfish/v1/Systems/00000000-0000-4000-8000-000000000001";
+    let directory = StateDir::initialised("redfish");
+    let inventory = format!(
+        "[hosts.bmc-1]\nhost_type = \"bmc\"\nredfish = {{ url = \"{base}{system}\", credential = \"lab-bmc\" }}\n\n\
+         [hosts.bmc-renamed]\nhost_type = \"bmc\"\nredfish = {{ url = \"https://localhost:{port}{system}\", credential = \"lab-bmc\", address = \"127.0.0.2\" }}\n\n\
+         [hosts.bmc-unpinned]\nhost_type = \"bmc\"\nredfish = {{ url = \"https://localhost:{port}{system}\", credential = \"lab-bmc\" }}\n\n\
+         [hosts.bmc-metadata]\nhost_type = \"bmc\"\nredfish = {{ url = \"https://169.254.169.254{system}\", credential = \"lab-bmc\" }}\n",
+        base = bmc.base
+    );
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(&file, inventory).unwrap();
+    let imported = directory.run(&["fleet", "import", file.to_str().unwrap()]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let password = directory.root.join("bmc.password");
+    std::fs::write(&password, "password\n").unwrap();
+    std::fs::set_permissions(
+        &password,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let config = directory.root.join("praxis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "egress_allowed_networks = [\"127.0.0.0/8\"]\n\n[credentials.lab-bmc]\nkind = \"redfish\"\nuser = \"admin\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
+            password.display(),
+            bmc.directory.join("ca.crt").display()
+        ),
+    )
+    .unwrap();
+    let mut session =
+        Session::start_with(&directory, &[("PRAXIS_CONFIG", config.to_str().unwrap())]);
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+
+    let power_state = |session: &mut Session| {
+        let status = session.call(
+            "run_action",
+            json!({"adapter": "redfish", "host": "bmc-1", "action": "status", "dry_run": false}),
+        );
+        assert_eq!(refusal_code(&status), None, "{status}");
+        assert_eq!(status["structuredContent"]["tier"], "T0");
+        assert_eq!(status["structuredContent"]["http_status"], 200, "{status}");
+        status["structuredContent"]["system"]["power_state"].clone()
+    };
+    assert_eq!(power_state(&mut session), "On");
+    let systems = session.call(
+        "run_action",
+        json!({"adapter": "redfish", "host": "bmc-1", "action": "GET /redfish/v1/Systems", "dry_run": false}),
+    );
+    assert!(
+        systems["structuredContent"]["output"]
+            .as_str()
+            .unwrap()
+            .contains("Members"),
+        "{systems}"
+    );
+
+    // A force-off is T3: explained with the exact request, never sent (guarded mode refuses T3
+    // outright; with approvals, it would wait for one).
+    let preview = session.call(
+        "explain_action",
+        json!({"adapter": "redfish", "host": "bmc-1", "action": "ForceOff"}),
+    );
+    assert_eq!(preview["structuredContent"]["tier"], "T3", "{preview}");
+    assert_eq!(
+        preview["structuredContent"]["argv"],
+        json!([
+            "POST",
+            format!("{}{system}/Actions/ComputerSystem.Reset", bmc.base),
+            "{\"ResetType\":\"ForceOff\"}"
+        ])
+    );
+    let mut refusals = Vec::new();
+    let force_off = session.call(
+        "run_action",
+        json!({"adapter": "redfish", "host": "bmc-1", "action": "ForceOff", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&force_off), Some("tier-denied"), "{force_off}");
+    assert_eq!(force_off["structuredContent"]["error"]["tier"], "T3");
+    refusals.push("tier-denied");
+    let power_on = session.call(
+        "run_action",
+        json!({"adapter": "redfish", "host": "bmc-1", "action": "power-on", "dry_run": false}),
+    );
+    assert_eq!(
+        refusal_code(&power_on),
+        Some("approval-required"),
+        "{power_on}"
+    );
+    assert_eq!(power_on["structuredContent"]["error"]["tier"], "T1");
+    refusals.push("approval-required");
+    assert_eq!(power_state(&mut session), "On", "the force-off did not run");
+
+    // Only the inventory's BMC, at the inventory's address.
+    for (host, action, code) in [
+        (
+            "bmc-1",
+            format!("GET {}/redfish/v1", bmc.base),
+            "invalid-arguments",
+        ),
+        (
+            "bmc-1",
+            "GET //169.254.169.254/redfish/v1".to_owned(),
+            "invalid-arguments",
+        ),
+        ("bmc-renamed", "status".to_owned(), "egress-refused"),
+        ("bmc-unpinned", "status".to_owned(), "egress-refused"),
+        ("bmc-metadata", "status".to_owned(), "egress-refused"),
+    ] {
+        let refused = session.call(
+            "run_action",
+            json!({"adapter": "redfish", "host": host, "action": action, "dry_run": false}),
+        );
+        assert_eq!(
+            refusal_code(&refused),
+            Some(code),
+            "{host} {action}: {refused}"
+        );
+        refusals.push(code);
+    }
+    assert_eq!(session.finish().0, 0);
+
+    let records = directory.records();
+    assert_eq!(
+        denied_codes(&records),
+        refusals,
+        "each refusal is one denied record with its code"
+    );
+    let trail = records
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !trail.contains("YWRtaW46cGFzc3dvcmQ") && !trail.contains("admin:password"),
+        "the credential reached the audit trail"
+    );
     assert_eq!(directory.verify().0, 0);
 }

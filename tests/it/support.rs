@@ -256,6 +256,15 @@ impl Session {
 }
 
 /// The error code of a refused tool result.
+/// The stable code of every `denied` record, in order.
+pub fn denied_codes(records: &[Value]) -> Vec<&str> {
+    records
+        .iter()
+        .filter(|record| record["decision"] == "denied")
+        .filter_map(|record| record["error"].as_str()?.split(':').next())
+        .collect()
+}
+
 pub fn refusal_code(result: &Value) -> Option<&str> {
     if result.get("isError") != Some(&Value::Bool(true)) {
         return None;
