@@ -80,6 +80,32 @@ pub enum Command {
     /// The tier policy: explain how a command is classified, or check a policy directory.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The named credentials adapters use: list them with their scope, or revoke one.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+}
+
+/// `praxis credentials ...`.
+#[derive(Subcommand, Debug)]
+pub enum CredentialsCommand {
+    /// Every credential (the `[credentials.NAME]` tables, and `default-ssh`/`default-talos`
+    /// from `ssh_identity_file`/`talosconfig_file`): kind, where its secret lives (never the
+    /// secret), its hosts, groups and highest tier, and whether it is revoked.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a credential: every praxis server refuses to use it from its next call on
+    /// (`credential-out-of-scope`). Recorded in the audit trail. Lasts until the name is
+    /// removed from `<state_dir>/credentials.revoked` by hand.
+    Revoke {
+        /// The credential's name.
+        name: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 /// `praxis policy ...`.
@@ -250,7 +276,8 @@ pub fn init_tracing(cli: &Cli) {
         | Command::Resume { .. }
         | Command::Audit(_)
         | Command::Fleet(_)
-        | Command::Policy(_) => "warn",
+        | Command::Policy(_)
+        | Command::Credentials(_) => "warn",
     };
     let requested = std::env::var("PRAXIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -312,7 +339,92 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }) => policy_explain(&settings, &command, &adapter, json),
         Command::Policy(PolicyCommand::Check { directory }) => policy_check(&settings, directory),
         Command::Policy(PolicyCommand::Test { directory }) => policy_test(&settings, &directory),
+        Command::Credentials(CredentialsCommand::List { json }) => {
+            credentials_list(&settings, json)
+        }
+        Command::Credentials(CredentialsCommand::Revoke { name, reason }) => {
+            credentials_revoke(&settings, &name, reason.as_deref())
+        }
     }
+}
+
+fn credentials_list(settings: &Settings, as_json: bool) -> Result<u8, Failure> {
+    let revoked = crate::credentials::revoked(&settings.state_dir).map_err(Failure::failed)?;
+    let credentials = crate::credentials::all(settings);
+    let mut out = io::stdout().lock();
+    if as_json {
+        let listed: serde_json::Map<String, Value> = credentials
+            .iter()
+            .map(|(name, credential)| {
+                let mut value = credential.to_json();
+                value["revoked"] = json!(revoked.contains(name));
+                (name.clone(), value)
+            })
+            .collect();
+        writeln!(out, "{}", Value::Object(listed))?;
+        return Ok(0);
+    }
+    if credentials.is_empty() {
+        writeln!(out, "no credentials configured")?;
+    }
+    for (name, credential) in &credentials {
+        writeln!(
+            out,
+            "{name}\t{}\t{}\thosts {:?} groups {:?} up to {}",
+            credential.secret.kind(),
+            if revoked.contains(name) {
+                "REVOKED"
+            } else {
+                "active"
+            },
+            credential.scope.hosts,
+            credential.scope.groups,
+            credential.scope.max_tier
+        )?;
+    }
+    for name in revoked
+        .iter()
+        .filter(|name| !credentials.contains_key(*name))
+    {
+        writeln!(out, "{name}\t-\tREVOKED\t(not in the configuration)")?;
+    }
+    Ok(0)
+}
+
+fn credentials_revoke(
+    settings: &Settings,
+    name: &str,
+    reason: Option<&str>,
+) -> Result<u8, Failure> {
+    let known = crate::credentials::all(settings).contains_key(name);
+    if !known {
+        return Err(Failure::usage(format!(
+            "there is no credential named {name}; `praxis credentials list` shows them"
+        )));
+    }
+    let policy = load_policy(settings)?;
+    let outcome = crate::credentials::revoke(&settings.state_dir, name);
+    let store = Store::open(&settings.database, OpenMode::MustExist)?;
+    let seq = record_operator_action(
+        store,
+        settings,
+        &policy,
+        "cli.credentials-revoke",
+        &json!({"operator": operator_name(), "name": name, "reason": reason}),
+        outcome.as_ref().err().cloned(),
+    )?;
+    match outcome {
+        Ok(true) => writeln!(
+            io::stdout().lock(),
+            "credential {name} revoked; every praxis server refuses it from its next call; audit seq {seq}"
+        )?,
+        Ok(false) => writeln!(
+            io::stdout().lock(),
+            "credential {name} was already revoked; audit seq {seq}"
+        )?,
+        Err(error) => return Err(Failure::failed(error)),
+    }
+    Ok(0)
 }
 
 fn load_policy(settings: &Settings) -> Result<Policy, Failure> {
@@ -762,35 +874,46 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
             }
         }
     });
-    if settings.credentials.is_empty() {
-        checks.push((
-            "redfish credentials",
-            true,
-            "none configured ([credentials.NAME] with kind = \"redfish\")".into(),
-        ));
-    }
-    for (name, credential) in &settings.credentials {
-        let crate::config::Credential::Redfish {
-            password, ca_file, ..
-        } = credential;
-        let password = match password {
-            crate::config::SecretSource::File(path) => secret(path),
-            crate::config::SecretSource::Environment(variable) => std::env::var_os(variable)
-                .map(|_| format!("${variable} is set"))
-                .ok_or_else(|| format!("${variable} is not set in this environment")),
-        };
-        let ca = fs::read(ca_file)
-            .map_err(|error| format!("{}: {error}", ca_file.display()))
-            .map(|_| ca_file.display().to_string());
-        checks.push(match (password, ca) {
-            (Ok(password), Ok(ca)) => (
-                "redfish credential",
-                true,
-                format!("{name}: {password}, CA {ca}"),
-            ),
-            (Err(problem), _) | (_, Err(problem)) => {
-                ("redfish credential", false, format!("{name}: {problem}"))
+    let revoked = crate::credentials::revoked(&settings.state_dir);
+    for (name, credential) in crate::credentials::all(settings) {
+        use crate::config::{CredentialSecret, SecretSource};
+        let checked = match &credential.secret {
+            CredentialSecret::Ssh { identity_file } => secret(identity_file),
+            CredentialSecret::Talos { talosconfig } => secret(talosconfig),
+            CredentialSecret::Redfish {
+                password, ca_file, ..
+            } => {
+                let password = match password {
+                    SecretSource::File(path) => secret(path),
+                    SecretSource::Environment(variable) => std::env::var_os(variable)
+                        .map(|_| format!("${variable} is set"))
+                        .ok_or_else(|| format!("${variable} is not set in this environment")),
+                };
+                let ca = fs::read(ca_file)
+                    .map_err(|error| format!("{}: {error}", ca_file.display()))
+                    .map(|_| ca_file.display().to_string());
+                password.and_then(|password| ca.map(|ca| format!("{password}, CA {ca}")))
             }
+        };
+        let scope = format!(
+            "hosts {:?}, groups {:?}, up to {}",
+            credential.scope.hosts, credential.scope.groups, credential.scope.max_tier
+        );
+        let state = match &revoked {
+            Ok(revoked) if revoked.contains(&name) => "revoked, ",
+            Ok(_) => "",
+            Err(_) => "revocation list unreadable, ",
+        };
+        checks.push(match checked {
+            Ok(detail) => (
+                "credential",
+                revoked.is_ok(),
+                format!(
+                    "{name} ({}): {state}{detail}; {scope}",
+                    credential.secret.kind()
+                ),
+            ),
+            Err(problem) => ("credential", false, format!("{name}: {problem}")),
         });
     }
     checks.push((

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::adapters::egress::{Cidr, DEFAULT_ALLOWED_NETWORKS};
 use crate::audit::canonical;
 use crate::digest::Digest;
-use crate::policy::{Mode, Policy, UnknownDefault};
+use crate::policy::{Mode, Policy, Tier, UnknownDefault};
 
 /// Variables that are not configuration keys but are read by praxis.
 const NON_KEY_VARIABLES: &[&str] = &["PRAXIS_CONFIG", "PRAXIS_LOG"];
@@ -102,6 +102,11 @@ struct RawCredential {
     password_file: Option<PathBuf>,
     password_env: Option<String>,
     ca_file: Option<PathBuf>,
+    identity_file: Option<PathBuf>,
+    talosconfig: Option<PathBuf>,
+    hosts: Option<Vec<String>>,
+    groups: Option<Vec<String>>,
+    max_tier: Option<String>,
 }
 
 /// Where a secret is read from, at the moment it is needed (so a rotated file takes effect on
@@ -114,15 +119,89 @@ pub enum SecretSource {
     Environment(String),
 }
 
-/// A named credential from the configuration.
+/// A named credential from the configuration: what it is, and where and up to which tier it
+/// may be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Credential {
+pub struct Credential {
+    pub secret: CredentialSecret,
+    pub scope: Scope,
+}
+
+/// The secret side of a credential: where it lives, never the secret itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialSecret {
+    /// An ssh private key (for the ssh and ansible adapters).
+    Ssh { identity_file: PathBuf },
+    /// A talosconfig (for the talosctl adapter).
+    Talos { talosconfig: PathBuf },
     /// A BMC account for the Redfish adapter, and the CA its certificate must chain to.
     Redfish {
         user: String,
         password: SecretSource,
         ca_file: PathBuf,
     },
+}
+
+impl CredentialSecret {
+    /// `ssh`, `talos` or `redfish`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CredentialSecret::Ssh { .. } => "ssh",
+            CredentialSecret::Talos { .. } => "talos",
+            CredentialSecret::Redfish { .. } => "redfish",
+        }
+    }
+}
+
+/// Where a credential may be used: hosts whose name matches a pattern (`*` and `?`) or that
+/// belong to a group, for actions up to a tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub hosts: Vec<String>,
+    pub groups: Vec<String>,
+    pub max_tier: Tier,
+}
+
+impl Scope {
+    /// Every host, every tier: the scope of the `ssh_identity_file` and `talosconfig_file` keys.
+    pub fn everywhere() -> Scope {
+        Scope {
+            hosts: vec!["*".into()],
+            groups: Vec::new(),
+            max_tier: Tier::T3,
+        }
+    }
+
+    /// Whether the scope names `host` (or one of its `groups`).
+    pub fn covers_host(&self, host: &str, groups: &[String]) -> bool {
+        self.hosts.iter().any(|pattern| glob_matches(pattern, host))
+            || self.groups.iter().any(|group| groups.contains(group))
+    }
+}
+
+/// `*` matches any run of characters, `?` any one; everything else matches itself.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let (mut star, mut resume) = (None, 0);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some(p);
+            resume = t;
+            p += 1;
+        } else if let Some(position) = star {
+            p = position + 1;
+            resume += 1;
+            t = resume;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
 }
 
 const KEYS: &[&str] = &[
@@ -418,12 +497,7 @@ impl Settings {
             "ansible_playbook_binary": self.ansible_playbook_binary.as_ref().map(|path| path.display().to_string()),
             "ansible_timeout_seconds": self.ansible_timeout_seconds,
             "credentials": self.credentials.iter().map(|(name, credential)| {
-                let Credential::Redfish { user, password, ca_file } = credential;
-                let password = match password {
-                    SecretSource::File(path) => json!({"file": path.display().to_string()}),
-                    SecretSource::Environment(name) => json!({"environment": name}),
-                };
-                (name.clone(), json!({"kind": "redfish", "user": user, "password": password, "ca_file": ca_file.display().to_string()}))
+                (name.clone(), credential.to_json())
             }).collect::<serde_json::Map<_, _>>(),
         })
     }
@@ -531,43 +605,157 @@ fn credential_from(name: &str, raw: RawCredential) -> Result<Credential, ConfigE
             "a credential name is 1 to 128 letters, digits, '.', '_' or '-'".into(),
         ));
     }
-    if raw.kind != "redfish" {
-        return Err(problem(format!(
-            "kind {:?} is not known; the kinds are: redfish",
-            raw.kind
-        )));
+    let path = |key: &str, value: Option<PathBuf>| -> Result<PathBuf, ConfigError> {
+        let value =
+            value.ok_or_else(|| problem(format!("{key} is required for kind {:?}", raw.kind)))?;
+        absolute(&format!("credentials.{name}.{key}"), value)
+    };
+    let unused = |keys: &[(&str, bool)]| -> Result<(), ConfigError> {
+        match keys.iter().find(|(_, present)| *present) {
+            Some((key, _)) => Err(problem(format!(
+                "{key} does not apply to kind {:?}",
+                raw.kind
+            ))),
+            None => Ok(()),
+        }
+    };
+    let secret = match raw.kind.as_str() {
+        "ssh" => {
+            unused(&[
+                ("user", raw.user.is_some()),
+                ("password_file", raw.password_file.is_some()),
+                ("password_env", raw.password_env.is_some()),
+                ("ca_file", raw.ca_file.is_some()),
+                ("talosconfig", raw.talosconfig.is_some()),
+            ])?;
+            CredentialSecret::Ssh {
+                identity_file: path("identity_file", raw.identity_file)?,
+            }
+        }
+        "talos" => {
+            unused(&[
+                ("user", raw.user.is_some()),
+                ("password_file", raw.password_file.is_some()),
+                ("password_env", raw.password_env.is_some()),
+                ("ca_file", raw.ca_file.is_some()),
+                ("identity_file", raw.identity_file.is_some()),
+            ])?;
+            CredentialSecret::Talos {
+                talosconfig: path("talosconfig", raw.talosconfig)?,
+            }
+        }
+        "redfish" => {
+            unused(&[
+                ("identity_file", raw.identity_file.is_some()),
+                ("talosconfig", raw.talosconfig.is_some()),
+            ])?;
+            redfish_secret(name, &raw)?
+        }
+        other => {
+            return Err(problem(format!(
+                "kind {other:?} is not known; the kinds are: ssh, talos, redfish"
+            )));
+        }
+    };
+    let hosts = raw.hosts.unwrap_or_default();
+    let groups = raw.groups.unwrap_or_default();
+    if hosts.is_empty() && groups.is_empty() {
+        return Err(problem(
+            "hosts or groups is required: a credential is scoped (hosts = [\"*\"] for every host)"
+                .into(),
+        ));
     }
+    if hosts
+        .iter()
+        .chain(&groups)
+        .any(|entry| entry.is_empty() || entry.len() > 253)
+    {
+        return Err(problem(
+            "hosts and groups entries are 1 to 253 characters".into(),
+        ));
+    }
+    let max_tier = match raw.max_tier.as_deref() {
+        None => Tier::T0,
+        Some(name) => Tier::from_name(name)
+            .ok_or_else(|| problem(format!("max_tier {name:?} is not one of T0, T1, T2, T3")))?,
+    };
+    Ok(Credential {
+        secret,
+        scope: Scope {
+            hosts,
+            groups,
+            max_tier,
+        },
+    })
+}
+
+/// The secret side of a `kind = "redfish"` credential.
+fn redfish_secret(name: &str, raw: &RawCredential) -> Result<CredentialSecret, ConfigError> {
+    let problem = |text: String| ConfigError::new(format!("credentials.{name}: {text}"));
     let user = raw
         .user
+        .clone()
         .filter(|user| {
             !user.is_empty() && !user.contains(':') && !user.chars().any(char::is_control)
         })
         .ok_or_else(|| problem("user is required (no ':' or control characters)".into()))?;
-    let password = match (raw.password_file, raw.password_env) {
+    let password = match (&raw.password_file, &raw.password_env) {
         (Some(file), None) => SecretSource::File(absolute(
             &format!("credentials.{name}.password_file"),
-            file,
+            file.clone(),
         )?),
         (None, Some(variable)) if variable.starts_with("PRAXIS_") => {
             return Err(problem(format!(
                 "password_env {variable} starts with PRAXIS_, which names settings; use another name"
             )));
         }
-        (None, Some(variable)) if !variable.is_empty() => SecretSource::Environment(variable),
+        (None, Some(variable)) if !variable.is_empty() => {
+            SecretSource::Environment(variable.clone())
+        }
         _ => {
             return Err(problem(
                 "give exactly one of password_file and password_env".into(),
             ));
         }
     };
-    let ca_file = raw.ca_file.ok_or_else(|| {
+    let ca_file = raw.ca_file.clone().ok_or_else(|| {
         problem("ca_file is required: the BMC's certificate is verified against it".into())
     })?;
-    Ok(Credential::Redfish {
+    Ok(CredentialSecret::Redfish {
         user,
         password,
         ca_file: absolute(&format!("credentials.{name}.ca_file"), ca_file)?,
     })
+}
+
+impl Credential {
+    /// What `doctor`, `credentials list` and the session record show: never a secret.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = match &self.secret {
+            CredentialSecret::Ssh { identity_file } => {
+                json!({"identity_file": identity_file.display().to_string()})
+            }
+            CredentialSecret::Talos { talosconfig } => {
+                json!({"talosconfig": talosconfig.display().to_string()})
+            }
+            CredentialSecret::Redfish {
+                user,
+                password,
+                ca_file,
+            } => {
+                let password = match password {
+                    SecretSource::File(path) => json!({"file": path.display().to_string()}),
+                    SecretSource::Environment(name) => json!({"environment": name}),
+                };
+                json!({"user": user, "password": password, "ca_file": ca_file.display().to_string()})
+            }
+        };
+        value["kind"] = json!(self.secret.kind());
+        value["hosts"] = json!(self.scope.hosts);
+        value["groups"] = json!(self.scope.groups);
+        value["max_tier"] = json!(self.scope.max_tier.as_str());
+        value
+    }
 }
 
 impl SecretSource {
@@ -747,58 +935,58 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_references_to_secrets_never_secrets() {
+    fn credentials_are_scoped_references_to_secrets_never_secrets() {
         let settings = from_file(
             "credentials",
-            "[credentials.lab-bmc]\nkind = \"redfish\"\nuser = \"admin\"\npassword_file = \"/etc/praxis/bmc.password\"\nca_file = \"/etc/praxis/ca.pem\"\n\n\
-             [credentials.other]\nkind = \"redfish\"\nuser = \"root\"\npassword_env = \"BMC_PASSWORD\"\nca_file = \"/etc/praxis/ca.pem\"\n",
+            "[credentials.lab-bmc]\nkind = \"redfish\"\nuser = \"admin\"\npassword_file = \"/etc/praxis/bmc.password\"\nca_file = \"/etc/praxis/ca.pem\"\nhosts = [\"bmc-*\"]\nmax_tier = \"T1\"\n\n\
+             [credentials.other]\nkind = \"redfish\"\nuser = \"root\"\npassword_env = \"BMC_PASSWORD\"\nca_file = \"/etc/praxis/ca.pem\"\ngroups = [\"bmc\"]\n\n\
+             [credentials.web]\nkind = \"ssh\"\nidentity_file = \"/etc/praxis/id_web\"\nhosts = [\"web-*\"]\n",
         )
         .unwrap();
         assert_eq!(
             settings.credentials["lab-bmc"],
-            Credential::Redfish {
-                user: "admin".into(),
-                password: SecretSource::File("/etc/praxis/bmc.password".into()),
-                ca_file: "/etc/praxis/ca.pem".into(),
+            Credential {
+                secret: CredentialSecret::Redfish {
+                    user: "admin".into(),
+                    password: SecretSource::File("/etc/praxis/bmc.password".into()),
+                    ca_file: "/etc/praxis/ca.pem".into(),
+                },
+                scope: Scope {
+                    hosts: vec!["bmc-*".into()],
+                    groups: Vec::new(),
+                    max_tier: Tier::T1,
+                },
+            }
+        );
+        assert_eq!(
+            settings.credentials["other"].scope.max_tier,
+            Tier::T0,
+            "T0 unless widened"
+        );
+        assert_eq!(
+            settings.credentials["web"].secret,
+            CredentialSecret::Ssh {
+                identity_file: "/etc/praxis/id_web".into()
             }
         );
         let shown = settings.to_json().to_string();
         assert!(shown.contains("BMC_PASSWORD") && shown.contains("bmc.password"));
+        let redfish = "kind = \"redfish\"\nhosts = [\"*\"]\n";
         for (text, needle) in [
-            (
-                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword = \"hunter2\"\nca_file = \"/c\"\n",
-                "unknown field `password`",
-            ),
-            (
-                "[credentials.x]\nkind = \"ssh\"\nuser = \"a\"\npassword_file = \"/p\"\nca_file = \"/c\"\n",
-                "kind \"ssh\" is not known",
-            ),
-            (
-                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\nca_file = \"/c\"\n",
-                "exactly one of password_file and password_env",
-            ),
-            (
-                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword_env = \"PRAXIS_PW\"\nca_file = \"/c\"\n",
-                "starts with PRAXIS_",
-            ),
-            (
-                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword_file = \"/p\"\n",
-                "ca_file is required",
-            ),
-            (
-                "[credentials.x]\nkind = \"redfish\"\nuser = \"a:b\"\npassword_file = \"/p\"\nca_file = \"/c\"\n",
-                "user is required",
-            ),
-            (
-                "[credentials.\"a b\"]\nkind = \"redfish\"\nuser = \"a\"\npassword_file = \"/p\"\nca_file = \"/c\"\n",
-                "a credential name is",
-            ),
-            (
-                "[credentials.x]\nkind = \"redfish\"\nuser = \"a\"\npassword_file = \"p\"\nca_file = \"/c\"\n",
-                "absolute",
-            ),
+            (format!("[credentials.x]\n{redfish}user = \"a\"\npassword = \"hunter2\"\nca_file = \"/c\"\n"), "unknown field `password`"),
+            ("[credentials.x]\nkind = \"winrm\"\nhosts = [\"*\"]\n".to_owned(), "kind \"winrm\" is not known"),
+            (format!("[credentials.x]\n{redfish}user = \"a\"\nca_file = \"/c\"\n"), "exactly one of password_file and password_env"),
+            (format!("[credentials.x]\n{redfish}user = \"a\"\npassword_env = \"PRAXIS_PW\"\nca_file = \"/c\"\n"), "starts with PRAXIS_"),
+            (format!("[credentials.x]\n{redfish}user = \"a\"\npassword_file = \"/p\"\n"), "ca_file is required"),
+            (format!("[credentials.x]\n{redfish}user = \"a:b\"\npassword_file = \"/p\"\nca_file = \"/c\"\n"), "user is required"),
+            (format!("[credentials.\"a b\"]\n{redfish}user = \"a\"\npassword_file = \"/p\"\nca_file = \"/c\"\n"), "a credential name is"),
+            (format!("[credentials.x]\n{redfish}user = \"a\"\npassword_file = \"p\"\nca_file = \"/c\"\n"), "absolute"),
+            ("[credentials.x]\nkind = \"ssh\"\nidentity_file = \"/k\"\n".to_owned(), "hosts or groups is required"),
+            ("[credentials.x]\nkind = \"ssh\"\nidentity_file = \"/k\"\nhosts = [\"*\"]\nmax_tier = \"T9\"\n".to_owned(), "max_tier \"T9\""),
+            ("[credentials.x]\nkind = \"ssh\"\nidentity_file = \"/k\"\nuser = \"u\"\nhosts = [\"*\"]\n".to_owned(), "user does not apply"),
+            ("[credentials.x]\nkind = \"talos\"\nhosts = [\"*\"]\n".to_owned(), "talosconfig is required"),
         ] {
-            let error = from_file("bad-credentials", text).unwrap_err().to_string();
+            let error = from_file("bad-credentials", &text).unwrap_err().to_string();
             assert!(error.contains(needle), "{needle}: {error}");
             assert!(!error.contains("hunter2"), "{error}");
         }

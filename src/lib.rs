@@ -27,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod collectors;
 pub mod config;
+pub mod credentials;
 pub mod digest;
 pub mod entropy;
 pub mod fleet;

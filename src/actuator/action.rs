@@ -131,7 +131,11 @@ pub fn assess(
         &classified_line(&request.adapter, &request.action),
         settings.unknown_default,
     );
-    let argv = argv_preview(request, inventory.as_ref(), settings);
+    let tier = match classification.verdict {
+        Verdict::Tier(tier) => tier,
+        Verdict::Deny | Verdict::Unparseable => crate::policy::Tier::T3,
+    };
+    let argv = argv_preview(request, inventory.as_ref(), settings, tier);
     Assessment {
         classification,
         inventory,
@@ -219,13 +223,67 @@ fn redfish_refusal(
         .map(|error| (RefusalCode::EgressRefused, error.to_string()))
 }
 
-/// How the ansible adapter runs, from the settings.
-pub fn ansible_options(settings: &Settings) -> crate::adapters::ansible::AnsibleOptions<'_> {
+/// The credential an action on `host` through `adapter` at `tier` may use (the inventory's
+/// groups count for scope; a BMC's credential is the one its inventory record names).
+pub fn credential_for(
+    settings: &Settings,
+    adapter: &str,
+    host: &str,
+    inventory: Option<&Value>,
+    tier: crate::policy::Tier,
+) -> Result<(String, crate::config::Credential), String> {
+    let kind = crate::credentials::kind_for_adapter(adapter)
+        .ok_or_else(|| format!("the {adapter} adapter takes no credential"))?;
+    let groups: Vec<String> = inventory
+        .and_then(|record| record["groups"].as_array())
+        .map(|groups| {
+            groups
+                .iter()
+                .filter_map(|group| group.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let named = (adapter == "redfish")
+        .then(|| {
+            inventory.and_then(|record| record["connection"]["redfish"]["credential"].as_str())
+        })
+        .flatten();
+    if adapter == "redfish" && named.is_none() {
+        return Err(format!(
+            "{host} names no credential (praxis_redfish_credential) in the inventory"
+        ));
+    }
+    crate::credentials::select(
+        settings,
+        &crate::credentials::Need {
+            kind,
+            host,
+            groups: &groups,
+            tier,
+            named,
+        },
+    )
+}
+
+/// The file holding a credential's secret, for the adapters that take a path.
+pub fn credential_path(credential: &crate::config::Credential) -> Option<&Path> {
+    match &credential.secret {
+        crate::config::CredentialSecret::Ssh { identity_file } => Some(identity_file),
+        crate::config::CredentialSecret::Talos { talosconfig } => Some(talosconfig),
+        crate::config::CredentialSecret::Redfish { .. } => None,
+    }
+}
+
+/// How the ansible adapter runs, from the settings and the chosen ssh identity.
+pub fn ansible_options<'a>(
+    settings: &'a Settings,
+    identity: Option<&'a Path>,
+) -> crate::adapters::ansible::AnsibleOptions<'a> {
     crate::adapters::ansible::AnsibleOptions {
         binary: settings.ansible_playbook_binary.as_deref(),
         root: settings.ansible_playbook_root.as_deref(),
         state_dir: &settings.state_dir,
-        identity: settings.ssh_identity_file.as_deref(),
+        identity,
         timeout: std::time::Duration::from_secs(settings.ansible_timeout_seconds),
     }
 }
@@ -286,14 +344,24 @@ fn argv_preview(
     request: &ActionRequest,
     inventory: Option<&Value>,
     settings: &Settings,
+    tier: crate::policy::Tier,
 ) -> Vec<String> {
+    // The credential a real run would use (a placeholder when none covers it: the run would be
+    // refused before anything ran).
+    let credential =
+        credential_for(settings, &request.adapter, &request.host, inventory, tier).ok();
+    let secret_path = credential
+        .as_ref()
+        .and_then(|(_, credential)| credential_path(credential));
     match request.adapter.as_str() {
         // Exactly what a real run would execute (`adapters::ssh::argv`), when the inventory
         // records an ssh connection; a host without one is refused before anything runs.
         "ssh" => match ssh_target(inventory, &request.host) {
-            Ok(target) => {
-                crate::adapters::ssh::argv(&target, &ssh_options(settings), &request.action)
-            }
+            Ok(target) => crate::adapters::ssh::argv(
+                &target,
+                &ssh_options(settings, secret_path),
+                &request.action,
+            ),
             Err(_) => vec!["ssh".into(), request.host.clone(), request.action.clone()],
         },
         // Exactly what a real run would execute (`adapters::talosctl::argv`).
@@ -302,10 +370,7 @@ fn argv_preview(
                 .talosctl_binary
                 .as_deref()
                 .unwrap_or(Path::new("talosctl")),
-            settings
-                .talosconfig_file
-                .as_deref()
-                .unwrap_or(Path::new("<talosconfig_file is not configured>")),
+            secret_path.unwrap_or(Path::new("<no talos credential covers this action>")),
             &talos_target(&request.host, inventory),
             &request.action,
         ),
@@ -317,7 +382,7 @@ fn argv_preview(
             )
             .unwrap_or_else(|_| request.action.clone().into());
             crate::adapters::ansible::argv(
-                &ansible_options(settings),
+                &ansible_options(settings, secret_path),
                 &request.host,
                 &playbook,
                 false,
@@ -342,11 +407,14 @@ fn argv_preview(
     }
 }
 
-/// How the ssh adapter connects, from the settings.
-pub fn ssh_options(settings: &Settings) -> crate::adapters::ssh::SshOptions<'_> {
+/// How the ssh adapter connects, from the settings and the chosen identity.
+pub fn ssh_options<'a>(
+    settings: &'a Settings,
+    identity: Option<&'a Path>,
+) -> crate::adapters::ssh::SshOptions<'a> {
     crate::adapters::ssh::SshOptions {
         state_dir: &settings.state_dir,
-        identity: settings.ssh_identity_file.as_deref(),
+        identity,
         timeout: std::time::Duration::from_secs(settings.ssh_command_timeout_seconds),
         control_persist_seconds: settings.ssh_control_persist_seconds,
         max_sessions_per_host: usize::try_from(settings.ssh_max_sessions_per_host)

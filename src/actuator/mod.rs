@@ -474,6 +474,31 @@ impl Actuator {
                 refusal.tier
             ));
         }
+        // Whatever will touch a host (a real run, or ansible's executed dry run) needs a
+        // credential whose scope and tier cover it (invariant 9), checked before approvals.
+        let executes = !request.dry_run || request.adapter == "ansible";
+        if executes && crate::credentials::kind_for_adapter(&request.adapter).is_some() {
+            let tier = if request.dry_run {
+                Tier::T0
+            } else {
+                classification.tier
+            };
+            if let Err(message) = action::credential_for(
+                &self.settings,
+                &request.adapter,
+                &request.host,
+                assessment.inventory.as_ref(),
+                tier,
+            ) {
+                return self.refuse(
+                    draft,
+                    &classification,
+                    started,
+                    RefusalCode::CredentialOutOfScope,
+                    &message,
+                );
+            }
+        }
         if !request.dry_run {
             // Until approvals exist (issue 7), only T0 runs for real; T1+ stops at the preview.
             if classification.tier > Tier::T0 {
@@ -923,14 +948,32 @@ impl Actuator {
         }
     }
 
+    /// The credential `request` runs with at `tier` (the gate checked it; this reads it again
+    /// so a revocation in between still counts).
+    fn credential(
+        &self,
+        request: &ActionRequest,
+        assessment: &action::Assessment,
+        tier: Tier,
+    ) -> Result<(String, crate::config::Credential), String> {
+        action::credential_for(
+            &self.settings,
+            &request.adapter,
+            &request.host,
+            assessment.inventory.as_ref(),
+            tier,
+        )
+    }
+
     /// Runs a T0 action over ssh (the gates have passed) and reports its output.
     fn run_ssh(&self, request: &ActionRequest, request_id: Option<&str>) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = action::ssh_target(assessment.inventory.as_ref(), &request.host)?;
+        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
         let outcome = crate::adapters::ssh::run(
             &target,
             &request.action,
-            &action::ssh_options(&self.settings),
+            &action::ssh_options(&self.settings, action::credential_path(&credential)),
             ACTION_CAPTURE_BYTES,
         )
         .map_err(|error| error.to_string())?;
@@ -945,6 +988,7 @@ impl Actuator {
             ),
         );
         value["argv_target"] = json!(format!("{}:{}", target.address, target.port));
+        value["credential"] = json!(name);
         Ok(value)
     }
 
@@ -967,12 +1011,7 @@ impl Actuator {
                 ));
             }
         };
-        let reference = assessment.inventory.as_ref().and_then(|record| {
-            record["connection"]["redfish"]["credential"]
-                .as_str()
-                .map(str::to_owned)
-        });
-        let credential = self.redfish_credential(&request.host, reference.as_deref())?;
+        let (name, credential) = self.redfish_credential(request, &assessment)?;
         let response = redfish::get(
             &target,
             path.as_deref(),
@@ -1000,37 +1039,38 @@ impl Actuator {
             "output_len": length,
             "argv": assessment.argv,
             "host_type": assessment.host_type,
+            "credential": name,
             "untrusted": true,
         }))
     }
 
-    /// The secret side of the credential a BMC host refers to, read now.
+    /// The secret side of the credential a BMC host refers to, read now (scope and revocation
+    /// checked again).
     fn redfish_credential(
         &self,
-        host: &str,
-        reference: Option<&str>,
-    ) -> Result<crate::adapters::redfish::RedfishCredential, String> {
-        let name = reference.ok_or_else(|| {
-            format!("{host} names no credential (praxis_redfish_credential) in the inventory")
-        })?;
-        let Some(crate::config::Credential::Redfish {
+        request: &ActionRequest,
+        assessment: &action::Assessment,
+    ) -> Result<(String, crate::adapters::redfish::RedfishCredential), String> {
+        let (name, credential) = self.credential(request, assessment, Tier::T0)?;
+        let crate::config::CredentialSecret::Redfish {
             user,
             password,
             ca_file,
-        }) = self.settings.credentials.get(name)
+        } = credential.secret
         else {
-            return Err(format!(
-                "{host} refers to the credential {name}, which the configuration does not define ([credentials.{name}])"
-            ));
+            return Err(format!("internal: {name} is not a Redfish credential"));
         };
         let password = password.read()?;
         let ca_pem =
-            std::fs::read(ca_file).map_err(|error| format!("{}: {error}", ca_file.display()))?;
-        Ok(crate::adapters::redfish::RedfishCredential {
-            user: user.clone(),
-            password,
-            ca_pem,
-        })
+            std::fs::read(&ca_file).map_err(|error| format!("{}: {error}", ca_file.display()))?;
+        Ok((
+            name,
+            crate::adapters::redfish::RedfishCredential {
+                user,
+                password,
+                ca_pem,
+            },
+        ))
     }
 
     /// Runs `ansible-playbook --check --diff` (the gates have passed) and reports, per host and
@@ -1042,7 +1082,8 @@ impl Actuator {
     ) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = action::ssh_target(assessment.inventory.as_ref(), &request.host)?;
-        let options = action::ansible_options(&self.settings);
+        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
+        let options = action::ansible_options(&self.settings, action::credential_path(&credential));
         let (outcome, report) = crate::adapters::ansible::run_check(
             &options,
             &target,
@@ -1061,6 +1102,7 @@ impl Actuator {
         );
         value["dry_run"] = json!(true);
         value["tier"] = json!(assessment.classification.verdict.to_string());
+        value["credential"] = json!(name);
         value["check_argv"] = json!(crate::adapters::ansible::argv(
             &options,
             &request.host,
@@ -1096,9 +1138,10 @@ impl Actuator {
     ) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = action::talos_target(&request.host, assessment.inventory.as_ref());
+        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
         let outcome = crate::adapters::talosctl::run(
             self.settings.talosctl_binary.as_deref(),
-            self.settings.talosconfig_file.as_deref(),
+            action::credential_path(&credential),
             &target,
             &request.action,
             Duration::from_secs(self.settings.talosctl_timeout_seconds),
@@ -1115,6 +1158,7 @@ impl Actuator {
             ),
         );
         value["nodes"] = json!(target.nodes);
+        value["credential"] = json!(name);
         Ok(value)
     }
 
@@ -1295,6 +1339,10 @@ impl Actuator {
     }
 
     /// Runs a built-in probe over ssh and ingests its output (facts and one record together).
+    #[expect(
+        clippy::too_many_lines,
+        reason = "each early end records why, in order"
+    )]
     fn run_collect(
         &self,
         call: u64,
@@ -1349,11 +1397,23 @@ impl Actuator {
                 );
             }
         };
+        let credential = match self.credential(&request, &assessment, Tier::T0) {
+            Ok((_, credential)) => credential,
+            Err(message) => {
+                return failed(
+                    self,
+                    draft,
+                    RefusalCode::CredentialOutOfScope,
+                    &message,
+                    AuditDecision::Denied,
+                );
+            }
+        };
         self.mark_untrusted("collect", draft.request_id.as_deref(), "read host output");
         let outcome = match crate::adapters::ssh::run(
             &target,
             probe.command,
-            &action::ssh_options(&self.settings),
+            &action::ssh_options(&self.settings, action::credential_path(&credential)),
             PROBE_CAPTURE_BYTES,
         ) {
             Ok(outcome) => outcome,

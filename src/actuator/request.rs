@@ -208,6 +208,7 @@ pub enum RefusalCode {
     OutsideRoot,
     UnsafeDryRun,
     EgressRefused,
+    CredentialOutOfScope,
 }
 
 impl RefusalCode {
@@ -232,6 +233,7 @@ impl RefusalCode {
             RefusalCode::OutsideRoot => "outside-root",
             RefusalCode::UnsafeDryRun => "unsafe-dry-run",
             RefusalCode::EgressRefused => "egress-refused",
+            RefusalCode::CredentialOutOfScope => "credential-out-of-scope",
         }
     }
 }

@@ -12,8 +12,16 @@ fn fleet(name: &str) -> StateDir {
     directory
 }
 
+/// A session in `mode` whose ssh credential (`ssh_identity_file`, so `default-ssh`) covers
+/// every host and tier: these tests are about the gates after the credential check.
 fn started(directory: &StateDir, mode: &str) -> Session {
-    let mut session = Session::start_with(directory, &[("PRAXIS_MODE", mode)]);
+    let mut session = Session::start_with(
+        directory,
+        &[
+            ("PRAXIS_MODE", mode),
+            ("PRAXIS_SSH_IDENTITY_FILE", "/nonexistent/praxis-test-key"),
+        ],
+    );
     let answer = session.request(
         "initialize",
         json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
@@ -72,7 +80,7 @@ fn invariant_5_host_type_gates_actuation_from_the_trusted_inventory() {
         json!([
             "talosctl",
             "--talosconfig",
-            "<talosconfig_file is not configured>",
+            "<no talos credential covers this action>",
             "--nodes",
             "10.5.0.2",
             "--endpoints",
@@ -174,14 +182,21 @@ fn dry_runs_classify_what_would_run_and_modes_and_deny_gate_them() {
         json!({"adapter": "ssh", "host": "web-1", "action": "sudo systemctl restart nginx", "dry_run": false}),
     );
     assert_eq!(refusal_code(&real_restart), Some("approval-required"));
-    // T0 runs for real: it reaches the talosctl adapter, which needs a talosconfig.
+    // T0 would run for real: it passes every tier gate and stops only because no talos
+    // credential (talosconfig) is configured.
     let real_read = run(
         &mut guarded,
         json!({"adapter": "talosctl", "host": "cp-1", "action": "get members", "dry_run": false}),
     );
-    assert_eq!(refusal_code(&real_read), Some("tool-failed"), "{real_read}");
+    assert_eq!(
+        refusal_code(&real_read),
+        Some("credential-out-of-scope"),
+        "{real_read}"
+    );
     assert!(
-        real_read.to_string().contains("talosconfig_file"),
+        real_read
+            .to_string()
+            .contains("no talos credential covers cp-1 at T0"),
         "{real_read}"
     );
     assert_eq!(guarded.finish().0, 0);
@@ -249,12 +264,17 @@ fn invariant_8_after_untrusted_content_any_real_actuation_needs_an_approval() {
         .as_str()
         .unwrap();
     assert!(message.contains("untrusted content"), "{message}");
-    // T0 stays free in a tainted session (it reaches the adapter stage).
+    // T0 stays free in a tainted session: it passes the approval gate and stops only at the
+    // credential check (no talosconfig is configured here).
     let read = run(
         &mut session,
         json!({"adapter": "talosctl", "host": "cp-1", "action": "get members", "dry_run": false}),
     );
-    assert_eq!(refusal_code(&read), Some("tool-failed"), "{read}");
+    assert_eq!(
+        refusal_code(&read),
+        Some("credential-out-of-scope"),
+        "{read}"
+    );
     assert_eq!(session.finish().0, 0);
 }
 

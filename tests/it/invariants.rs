@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Session, StateDir, refusal_code};
+use crate::support::{Session, StateDir, refusal_code, talos_double};
 
 fn policy_dir(directory: &StateDir, rules: &str) -> std::path::PathBuf {
     let path = directory.root.join("policy");
@@ -316,4 +316,131 @@ fn invariant_4_bitemporal_append_only_fleet_state() {
             .starts_with("ingest_observation in session ")
     );
     assert_eq!(versions[1]["value"]["VERSION_ID"], "13");
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "scope by host, by tier, then revocation, then the records"
+)]
+fn invariant_9_scoped_revocable_credentials_refuse_out_of_scope_actions_from_the_next_call() {
+    // talosctl runs through the scripted double (talosctl cannot be installed here).
+    let directory = StateDir::initialised("inv9-credentials");
+    let (wrapper, talosconfig, state) = talos_double(&directory);
+    let config = directory.root.join("praxis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "talosctl_binary = \"{}\"\n\n[credentials.cp-reader]\nkind = \"talos\"\ntalosconfig = \"{}\"\nhosts = [\"cp-*\"]\nmax_tier = \"T0\"\n",
+            wrapper.display(),
+            talosconfig.display()
+        ),
+    )
+    .unwrap();
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(
+        &file,
+        "[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"] }\n\n\
+         [hosts.worker-2]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.3\"] }\n",
+    )
+    .unwrap();
+    assert!(
+        directory
+            .run(&["fleet", "import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let config_variable = ("PRAXIS_CONFIG", config.to_str().unwrap());
+    let mut session = Session::start_with(&directory, &[config_variable]);
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}));
+    let version = |session: &mut Session, host: &str| {
+        session.call(
+            "run_action",
+            json!({"adapter": "talosctl", "host": host, "action": "version", "dry_run": false}),
+        )
+    };
+
+    // In scope: runs, and says with which credential.
+    let ran = version(&mut session, "cp-1");
+    assert_eq!(refusal_code(&ran), None, "{ran}");
+    assert_eq!(ran["structuredContent"]["credential"], "cp-reader");
+    let mut refusals = Vec::new();
+    // Another host: no credential covers it.
+    let other = version(&mut session, "worker-2");
+    assert_eq!(
+        refusal_code(&other),
+        Some("credential-out-of-scope"),
+        "{other}"
+    );
+    refusals.push("credential-out-of-scope");
+    // A higher tier than the credential allows: refused before any approval is asked for.
+    let restart = session.call(
+        "run_action",
+        json!({"adapter": "talosctl", "host": "cp-1", "action": "service etcd restart", "dry_run": false}),
+    );
+    assert_eq!(
+        refusal_code(&restart),
+        Some("credential-out-of-scope"),
+        "{restart}"
+    );
+    assert!(
+        restart["structuredContent"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cp-reader goes up to T0 only"),
+        "{restart}"
+    );
+    refusals.push("credential-out-of-scope");
+
+    // Revoked from a terminal while the server runs: the very next call is refused.
+    let revoked = directory
+        .praxis(&["credentials", "revoke", "cp-reader", "--reason", "rotated"])
+        .env(config_variable.0, config_variable.1)
+        .output()
+        .unwrap();
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let after = version(&mut session, "cp-1");
+    assert_eq!(
+        refusal_code(&after),
+        Some("credential-out-of-scope"),
+        "{after}"
+    );
+    assert!(
+        after["structuredContent"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cp-reader is revoked")
+    );
+    refusals.push("credential-out-of-scope");
+    assert_eq!(session.finish().0, 0);
+    let listed = directory
+        .praxis(&["credentials", "list", "--json"])
+        .env(config_variable.0, config_variable.1)
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["cp-reader"]["revoked"], true, "{listed}");
+    assert_eq!(listed["cp-reader"]["max_tier"], "T0");
+    let unknown = directory
+        .praxis(&["credentials", "revoke", "nope"])
+        .env(config_variable.0, config_variable.1)
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+
+    // The double ran exactly once; every refusal and the revocation are in the trail.
+    let log = std::fs::read_to_string(format!("{}.log", state.display())).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    let records = directory.records();
+    assert_eq!(crate::support::denied_codes(&records), refusals);
+    let revocation = records
+        .iter()
+        .find(|record| record["tool"] == "cli.credentials-revoke")
+        .expect("the revocation is audited");
+    assert_eq!(revocation["args"]["name"], "cp-reader");
+    assert_eq!(directory.verify().0, 0);
 }

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
 
-use crate::support::{Session, StateDir, denied_codes, refusal_code};
+use crate::support::{Session, StateDir, denied_codes, refusal_code, talos_double};
 
 /// Labs share the `aiops` system user, and tearing one down (`down --purge`) deletes it, so
 /// the tests of this binary hold this lock for as long as their lab runs.
@@ -510,24 +510,7 @@ fn talos_reads_run_through_the_talosctl_double_with_the_inventorys_targets() {
     // talosctl cannot be installed here: tests/lab/fake-talosctl mimics its output and logs
     // every argv it receives, so the test sees exactly what praxis ran.
     let directory = StateDir::initialised("talos-double");
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab");
-    let state = directory.root.join("talos-state.json");
-    std::fs::copy(lab.join("talos-fake/state.json"), &state).unwrap();
-    let talosconfig = directory.root.join("talosconfig");
-    std::fs::copy(lab.join("talos-fake/talosconfig"), &talosconfig).unwrap();
-    let wrapper = directory.root.join("talosctl");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nFAKE_TALOS_STATE='{}' exec python3 '{}' \"$@\"\n",
-            state.display(),
-            lab.join("fake-talosctl").display()
-        ),
-    )
-    .unwrap();
-    let mut permissions = std::fs::metadata(&wrapper).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    std::fs::set_permissions(&wrapper, permissions).unwrap();
+    let (wrapper, talosconfig, state) = talos_double(&directory);
     let file = directory.root.join("fleet.toml");
     std::fs::write(
         &file,
@@ -614,7 +597,7 @@ fn talos_reads_run_through_the_talosctl_double_with_the_inventorys_targets() {
     assert_eq!(refusal_code(&restart), Some("approval-required"));
     assert_eq!(session.finish().0, 0);
 
-    let ran: Vec<Value> = std::fs::read_to_string(directory.root.join("talos-state.json.log"))
+    let ran: Vec<Value> = std::fs::read_to_string(format!("{}.log", state.display()))
         .unwrap()
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
@@ -873,7 +856,7 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
     std::fs::write(
         &config,
         format!(
-            "egress_allowed_networks = [\"127.0.0.0/8\"]\n\n[credentials.lab-bmc]\nkind = \"redfish\"\nuser = \"admin\"\npassword_file = \"{}\"\nca_file = \"{}\"\n",
+            "egress_allowed_networks = [\"127.0.0.0/8\"]\n\n[credentials.lab-bmc]\nkind = \"redfish\"\nuser = \"admin\"\npassword_file = \"{}\"\nca_file = \"{}\"\nhosts = [\"bmc-*\"]\nmax_tier = \"T1\"\n",
             password.display(),
             bmc.directory.join("ca.crt").display()
         ),

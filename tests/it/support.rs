@@ -326,3 +326,28 @@ pub fn support_file(name: &str) -> PathBuf {
         .join("support")
         .join(name)
 }
+
+/// The talosctl double (tests/lab/fake-talosctl) installed in `directory`: a wrapper script to
+/// use as `talosctl_binary`, the lab talosconfig, and the double's state file (each argv the
+/// double receives is appended to `<state>.log`). talosctl itself cannot be installed here.
+pub fn talos_double(directory: &StateDir) -> (PathBuf, PathBuf, PathBuf) {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab");
+    let state = directory.root.join("talos-state.json");
+    std::fs::copy(lab.join("talos-fake/state.json"), &state).unwrap();
+    let talosconfig = directory.root.join("talosconfig");
+    std::fs::copy(lab.join("talos-fake/talosconfig"), &talosconfig).unwrap();
+    let wrapper = directory.root.join("talosctl");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nFAKE_TALOS_STATE='{}' exec python3 '{}' \"$@\"\n",
+            state.display(),
+            lab.join("fake-talosctl").display()
+        ),
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&wrapper, permissions).unwrap();
+    (wrapper, talosconfig, state)
+}
