@@ -263,6 +263,10 @@ fn start(root: &Path, identity: &Path, persist: &str) -> Server {
     server
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one benchmark run: each configuration, then its rows, in order"
+)]
 fn main() {
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("fanout_bench: no /usr/sbin/sshd (make deps installs it); nothing measured");
@@ -297,6 +301,15 @@ fn main() {
     drop(proxy);
     drop(std::fs::remove_dir_all(&root));
 
+    // 50 ms away (25 ms each way): a fleet in another region.
+    let proxy = Proxy::start(Duration::from_millis(25));
+    let root = imported(&lab, "fanout-far", true);
+    let mut server = start(&root, &identity, "60");
+    let far_warm = measure(&mut server, "run_action", &uptime, 15, 2);
+    server.stop();
+    drop(proxy);
+    drop(std::fs::remove_dir_all(&root));
+
     let mut body = String::new();
     writeln!(
         body,
@@ -311,8 +324,8 @@ fn main() {
          all on this machine; one `praxis serve` (release) over stdio; each sample is one \
          `tools/call` round trip, one host (`lab01`) and the group of {HOSTS} alternating; \
          `fanout_concurrency` 32 (the default). Only p50 is compared. The kernel here has no \
-         netem, so the 20 ms rows put `tests/lab/latency-proxy.py` (a relay that delivers \
-         every chunk 10 ms after reading it, each way) in front of every host. The CPU columns \
+         netem, so the 20 ms and 50 ms rows put `tests/lab/latency-proxy.py` (a relay that \
+         delivers every chunk 10 or 25 ms after reading it, each way) in front of every host. The CPU columns \
          are measured per {HOSTS}-host call (`/proc/stat` for the machine, `/proc/PID/stat` \
          for praxis and the ssh clients it waited for); the floor is the machine's CPU time \
          divided by its 2 cores, the least wall time any client could take here.\n"
@@ -344,6 +357,10 @@ fn main() {
         (
             "20 ms RTT: `run_action uptime`, a new ssh connection per call",
             &wan_cold,
+        ),
+        (
+            "50 ms RTT: `run_action uptime`, multiplexed (default)",
+            &far_warm,
         ),
     ] {
         writeln!(

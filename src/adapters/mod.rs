@@ -10,6 +10,7 @@ pub mod egress;
 pub mod process;
 pub mod redfish;
 pub mod ssh;
+pub mod ssh_mux;
 pub mod talosctl;
 
 use std::io::Write as _;

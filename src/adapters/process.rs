@@ -118,6 +118,24 @@ pub fn run(
     spec: &ChildSpec,
     parent: impl IntoIterator<Item = (String, String)>,
 ) -> Result<ChildOutcome, ProcessError> {
+    run_child(spec, parent, true)
+}
+
+/// Like `run`, for a child whose job is to leave a daemon behind (ssh's `-M -N -f` master,
+/// which forks and calls `setsid`): its group is killed at the timeout but not after it exits,
+/// because the daemon may not have left the group yet at that moment.
+pub fn run_detaching(
+    spec: &ChildSpec,
+    parent: impl IntoIterator<Item = (String, String)>,
+) -> Result<ChildOutcome, ProcessError> {
+    run_child(spec, parent, false)
+}
+
+fn run_child(
+    spec: &ChildSpec,
+    parent: impl IntoIterator<Item = (String, String)>,
+    kill_group_after_exit: bool,
+) -> Result<ChildOutcome, ProcessError> {
     let Some(program) = spec.argv.first() else {
         return Err(ProcessError::EmptyArgv);
     };
@@ -173,7 +191,9 @@ pub fn run(
         }
     };
     // Whatever the child left running in its group goes too, so nothing holds the pipes.
-    kill_group(group);
+    if kill_group_after_exit || timed_out {
+        kill_group(group);
+    }
     let stdout = stdout_reader
         .and_then(|reader| reader.join().ok())
         .unwrap_or_default();
@@ -202,7 +222,7 @@ fn kill_group(group: Option<Pid>) {
 
 /// A stream read to its end, hashed in full, with only a head and a tail kept.
 #[derive(Default)]
-struct Capture {
+pub(crate) struct Capture {
     hasher: Hasher,
     length: u64,
     head: Vec<u8>,
@@ -211,7 +231,7 @@ struct Capture {
 }
 
 impl Capture {
-    fn read(mut stream: impl Read, half: usize) -> Capture {
+    pub(crate) fn read(mut stream: impl Read, half: usize) -> Capture {
         let mut capture = Capture {
             half,
             ..Capture::default()
@@ -235,6 +255,12 @@ impl Capture {
         while self.tail.len() > self.half {
             self.tail.pop_front();
         }
+    }
+
+    /// SHA-256 and length of everything read, and the head-and-tail preview.
+    pub(crate) fn finish(self) -> (Digest, u64, String) {
+        let preview = self.preview();
+        (self.hasher.finish(), self.length, preview)
     }
 
     fn preview(&self) -> String {

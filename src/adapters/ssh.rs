@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -57,6 +57,10 @@ pub enum SshError {
         running: usize,
         waited: Duration,
     },
+    #[error("cannot connect to {host}: {detail}")]
+    Master { host: String, detail: String },
+    #[error(transparent)]
+    Mux(#[from] super::ssh_mux::MuxError),
     #[error(transparent)]
     Process(#[from] ProcessError),
 }
@@ -81,8 +85,44 @@ pub struct SshOptions<'a> {
     pub max_sessions_per_host: usize,
 }
 
-/// The ssh argv for `command` on `target`.
+/// The ssh argv for `command` on `target`. With multiplexing on, praxis opens the same session
+/// natively over the host's master connection (`ssh_mux`), which `master_argv` starts.
 pub fn argv(target: &SshTarget, options: &SshOptions<'_>, command: &str) -> Vec<String> {
+    let control = match control_path(target, options) {
+        Some(path) => vec![
+            "ControlMaster=auto".to_owned(),
+            format!("ControlPath={}", path.display()),
+            format!("ControlPersist={}", options.control_persist_seconds),
+        ],
+        None => vec!["ControlMaster=no".to_owned()],
+    };
+    let mut argv = client_argv(target, options, &control);
+    argv.push(command.to_owned());
+    argv
+}
+
+/// The argv that starts `target`'s master connection at `control_path`: authenticate, go to
+/// the background, serve sessions until idle for `ssh_control_persist_seconds`.
+pub fn master_argv(
+    target: &SshTarget,
+    options: &SshOptions<'_>,
+    control_path: &Path,
+) -> Vec<String> {
+    let control = [
+        "ControlMaster=yes".to_owned(),
+        format!("ControlPath={}", control_path.display()),
+        format!("ControlPersist={}", options.control_persist_seconds),
+    ];
+    let mut argv = client_argv(target, options, &control);
+    // `-N -f` go before the destination.
+    let destination = argv.split_off(argv.len() - 2);
+    argv.extend(["-N".into(), "-f".into()]);
+    argv.extend(destination);
+    argv
+}
+
+/// `ssh` with praxis's options, `control` settings, identity, port, `--` and the destination.
+fn client_argv(target: &SshTarget, options: &SshOptions<'_>, control: &[String]) -> Vec<String> {
     let destination = match &target.user {
         Some(user) => format!("{user}@{}", target.address),
         None => target.address.clone(),
@@ -92,7 +132,7 @@ pub fn argv(target: &SshTarget, options: &SshOptions<'_>, command: &str) -> Vec<
         .identity
         .unwrap_or(Path::new("<ssh_identity_file is not configured>"));
     let mut argv: Vec<String> = vec!["ssh".into(), "-F".into(), "/dev/null".into()];
-    let mut settings = vec![
+    let settings = [
         "BatchMode=yes".to_owned(),
         "StrictHostKeyChecking=yes".to_owned(),
         format!("UserKnownHostsFile={}", known_hosts.display()),
@@ -108,17 +148,9 @@ pub fn argv(target: &SshTarget, options: &SshOptions<'_>, command: &str) -> Vec<
         "ServerAliveCountMax=2".to_owned(),
         "LogLevel=ERROR".to_owned(),
     ];
-    match control_path(target, options) {
-        Some(path) => settings.extend([
-            "ControlMaster=auto".to_owned(),
-            format!("ControlPath={}", path.display()),
-            format!("ControlPersist={}", options.control_persist_seconds),
-        ]),
-        None => settings.push("ControlMaster=no".to_owned()),
-    }
-    for setting in settings {
+    for setting in settings.iter().chain(control) {
         argv.push("-o".into());
-        argv.push(setting);
+        argv.push(setting.clone());
     }
     argv.extend([
         "-i".into(),
@@ -127,7 +159,6 @@ pub fn argv(target: &SshTarget, options: &SshOptions<'_>, command: &str) -> Vec<
         target.port.to_string(),
         "--".into(),
         destination,
-        command.to_owned(),
     ]);
     argv
 }
@@ -180,7 +211,7 @@ pub fn run(
         options.timeout,
     )?;
     write_known_hosts(options.state_dir, target, host_key)?;
-    if control_path(target, options).is_some() {
+    if let Some(path) = control_path(target, options) {
         let directory = mux_directory(options.state_dir);
         fs::DirBuilder::new()
             .recursive(true)
@@ -190,6 +221,20 @@ pub fn run(
                 path: directory.clone(),
                 source,
             })?;
+        ensure_master(
+            target,
+            options,
+            &path,
+            options.timeout.saturating_sub(started.elapsed()),
+        )?;
+        let left = options.timeout.saturating_sub(started.elapsed());
+        match super::ssh_mux::run_session(&path, command, left, capture_limit) {
+            Ok(outcome) => return Ok(outcome),
+            // The master went away between the check and the session (its idle time ran out):
+            // fall through to a client of our own, which starts a new one.
+            Err(super::ssh_mux::MuxError::NoMaster(_)) => {}
+            Err(error) => return Err(SshError::Mux(error)),
+        }
     }
     let spec = ChildSpec {
         argv: argv(target, options, command),
@@ -198,6 +243,66 @@ pub fn run(
         capture_limit,
     };
     Ok(process::run(&spec, std::env::vars())?)
+}
+
+/// Makes sure a master connection answers at `control_path`, starting one if none does. A lock
+/// file beside the socket keeps two praxis processes from starting two masters (the loser's
+/// `ssh -M -f -N` would otherwise linger as a plain connection).
+fn ensure_master(
+    target: &SshTarget,
+    options: &SshOptions<'_>,
+    control_path: &Path,
+    timeout: Duration,
+) -> Result<(), SshError> {
+    if super::ssh_mux::alive(control_path) {
+        return Ok(());
+    }
+    let lock_path = control_path.with_extension("lock");
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|source| SshError::KnownHosts {
+            path: lock_path.clone(),
+            source,
+        })?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|error| {
+        SshError::KnownHosts {
+            path: lock_path.clone(),
+            source: error.into(),
+        }
+    })?;
+    if super::ssh_mux::alive(control_path) {
+        return Ok(());
+    }
+    if let Err(error) = fs::remove_file(control_path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::debug!(%error, "stale control socket not removed");
+    }
+    let spec = ChildSpec {
+        argv: master_argv(target, options, control_path),
+        extra_environment: Vec::new(),
+        timeout,
+        capture_limit: 16 * 1024,
+    };
+    let outcome = process::run_detaching(&spec, std::env::vars())?;
+    if outcome.exit_code != Some(0) || !super::ssh_mux::alive(control_path) {
+        return Err(SshError::Master {
+            host: target.host.clone(),
+            detail: if outcome.timed_out {
+                format!(
+                    "timed out after {} s waiting for the host to answer",
+                    timeout.as_secs_f64().round()
+                )
+            } else {
+                crate::audit::cut(outcome.stderr_preview.trim(), 300)
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Asks every master connection under `state_dir` to stop (at shutdown, so no master outlives
@@ -211,6 +316,13 @@ pub fn close_masters(state_dir: &Path) -> usize {
     let mut asked = 0;
     for entry in entries.flatten() {
         let path = entry.path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "lock")
+        {
+            drop(fs::remove_file(&path));
+            continue;
+        }
         let spec = ChildSpec {
             argv: vec![
                 "ssh".into(),

@@ -310,12 +310,32 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
         );
         refusals += 1;
     }
+    let mux = directory.state().join("ssh/mux");
+    assert_eq!(
+        masters_under(&mux),
+        hosts.len(),
+        "one master per host while praxis runs"
+    );
     assert_eq!(session.finish().0, 0);
     assert_eq!(
         connections(lab.sshd_log(&decoy)),
         before,
         "the Talos host's address was contacted over ssh"
     );
+    // Every command to a host went over one master connection (ssh_control_persist_seconds),
+    // and praxis stopped the masters when it stopped.
+    for (name, _, _) in &hosts {
+        assert_eq!(
+            connections(lab.sshd_log(name)),
+            1,
+            "{name}: one master connection served every command"
+        );
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while masters_under(&mux) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(masters_under(&mux), 0, "a master outlived praxis");
 
     let records = directory.records();
     let outcome = records
@@ -424,6 +444,20 @@ fn a_hung_host_times_out_without_holding_up_the_rest_of_its_group() {
         .unwrap_or_else(|| panic!("no summary record: {records:#?}"));
     assert_eq!(summary["decision"], "allowed");
     assert_eq!(directory.verify().0, 0);
+}
+
+/// How many processes have a control socket under `directory` on their command line.
+fn masters_under(directory: &Path) -> usize {
+    let needle = directory.display().to_string();
+    std::fs::read_dir("/proc").map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|entry| {
+                std::fs::read(entry.path().join("cmdline"))
+                    .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&needle))
+            })
+            .count()
+    })
 }
 
 /// Continues a stopped process when dropped, so a failed test still lets the lab stop.
@@ -625,6 +659,11 @@ fn talos_reads_run_through_the_talosctl_double_with_the_inventorys_targets() {
             ]),
         ],
         "exactly the two reads ran, with the inventory's targets before the verb"
+    );
+    assert_eq!(
+        denied_codes(&directory.records()),
+        ["invalid-arguments", "tier-denied", "approval-required"],
+        "each refusal is one denied record with its code"
     );
 }
 
