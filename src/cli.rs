@@ -874,6 +874,32 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
             }
         }
     });
+    checks.push(match &settings.terraform_root {
+        None => (
+            "terraform adapter",
+            true,
+            "not configured (terraform_root unset)".into(),
+        ),
+        Some(root) => {
+            let binary = settings
+                .terraform_binary
+                .as_deref()
+                .unwrap_or(Path::new("terraform"));
+            match (root.canonicalize(), program(binary)) {
+                (Ok(root), Ok(binary)) => (
+                    "terraform adapter",
+                    true,
+                    format!("{binary}, workspaces in {}", root.display()),
+                ),
+                (Err(error), _) => (
+                    "terraform adapter",
+                    false,
+                    format!("terraform_root {}: {error}", root.display()),
+                ),
+                (_, Err(problem)) => ("terraform adapter", false, problem),
+            }
+        }
+    });
     let revoked = crate::credentials::revoked(&settings.state_dir);
     for (name, credential) in crate::credentials::all(settings) {
         use crate::config::{CredentialSecret, SecretSource};
@@ -919,7 +945,7 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
     checks.push((
         "other adapters",
         true,
-        "terraform and runbooks do not execute yet; ansible runs dry runs (--check --diff) only; redfish runs reads only".into(),
+        "runbooks do not execute yet; ansible runs dry runs (--check --diff) only; terraform plans only; redfish runs reads only".into(),
     ));
     checks
 }

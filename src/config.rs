@@ -89,6 +89,10 @@ struct RawConfig {
     ansible_playbook_root: Option<PathBuf>,
     ansible_playbook_binary: Option<PathBuf>,
     ansible_timeout_seconds: Option<u64>,
+    terraform_binary: Option<PathBuf>,
+    terraform_root: Option<PathBuf>,
+    terraform_plugin_dir: Option<PathBuf>,
+    terraform_timeout_seconds: Option<u64>,
     /// Named credentials (`[credentials.NAME]`); file only, no `PRAXIS_*` override.
     credentials: Option<BTreeMap<String, RawCredential>>,
 }
@@ -225,6 +229,10 @@ const KEYS: &[&str] = &[
     "ansible_playbook_root",
     "ansible_playbook_binary",
     "ansible_timeout_seconds",
+    "terraform_binary",
+    "terraform_root",
+    "terraform_plugin_dir",
+    "terraform_timeout_seconds",
 ];
 
 /// The resolved configuration.
@@ -267,6 +275,14 @@ pub struct Settings {
     pub ansible_playbook_binary: Option<PathBuf>,
     /// How long one ansible-playbook run may take before it is killed.
     pub ansible_timeout_seconds: u64,
+    /// The terraform (or OpenTofu: `tofu`) binary both the terraform and opentofu adapters run.
+    pub terraform_binary: Option<PathBuf>,
+    /// The only directory terraform workspaces are planned in.
+    pub terraform_root: Option<PathBuf>,
+    /// A provider mirror for `init -plugin-dir` (offline installs).
+    pub terraform_plugin_dir: Option<PathBuf>,
+    /// How long one terraform dry run (init, plan, show) may take.
+    pub terraform_timeout_seconds: u64,
     /// Named credentials; inventories refer to them by name.
     pub credentials: BTreeMap<String, Credential>,
 }
@@ -431,6 +447,15 @@ impl Settings {
             600,
             1..=7_200,
         )?;
+        let terraform_binary = path("terraform_binary", raw.terraform_binary)?;
+        let terraform_root = path("terraform_root", raw.terraform_root)?;
+        let terraform_plugin_dir = path("terraform_plugin_dir", raw.terraform_plugin_dir)?;
+        let terraform_timeout_seconds = ranged(
+            "terraform_timeout_seconds",
+            raw.terraform_timeout_seconds,
+            600,
+            1..=7_200,
+        )?;
         let credentials = raw
             .credentials
             .unwrap_or_default()
@@ -463,6 +488,10 @@ impl Settings {
             ansible_playbook_root,
             ansible_playbook_binary,
             ansible_timeout_seconds,
+            terraform_binary,
+            terraform_root,
+            terraform_plugin_dir,
+            terraform_timeout_seconds,
             credentials,
         })
     }
@@ -496,6 +525,10 @@ impl Settings {
             "ansible_playbook_root": self.ansible_playbook_root.as_ref().map(|path| path.display().to_string()),
             "ansible_playbook_binary": self.ansible_playbook_binary.as_ref().map(|path| path.display().to_string()),
             "ansible_timeout_seconds": self.ansible_timeout_seconds,
+            "terraform_binary": self.terraform_binary.as_ref().map(|path| path.display().to_string()),
+            "terraform_root": self.terraform_root.as_ref().map(|path| path.display().to_string()),
+            "terraform_plugin_dir": self.terraform_plugin_dir.as_ref().map(|path| path.display().to_string()),
+            "terraform_timeout_seconds": self.terraform_timeout_seconds,
             "credentials": self.credentials.iter().map(|(name, credential)| {
                 (name.clone(), credential.to_json())
             }).collect::<serde_json::Map<_, _>>(),

@@ -125,6 +125,11 @@ pub fn assess(
             (request.adapter == "redfish")
                 .then(|| redfish_refusal(settings, inventory.as_ref(), request))
                 .flatten()
+        })
+        .or_else(|| {
+            matches!(request.adapter.as_str(), "terraform" | "opentofu")
+                .then(|| workspace_refusal(settings, request))
+                .flatten()
         });
     let classification = policy.classify_command(
         rules_adapter(&request.adapter, host_type.as_deref()),
@@ -274,6 +279,40 @@ pub fn credential_path(credential: &crate::config::Credential) -> Option<&Path> 
     }
 }
 
+/// Why a terraform action may not run: not `plan|apply|destroy WORKSPACE`, a workspace outside
+/// the root or through a symlink, or no root configured.
+fn workspace_refusal(
+    settings: &Settings,
+    request: &ActionRequest,
+) -> Option<(RefusalCode, String)> {
+    use crate::adapters::terraform::{WorkspaceRefusal, workspace};
+    let refusal = workspace(settings.terraform_root.as_deref(), &request.action).err()?;
+    let code = match &refusal {
+        WorkspaceRefusal::NoRoot => RefusalCode::AdapterUnavailable,
+        WorkspaceRefusal::OutsideRoot(_) | WorkspaceRefusal::Symlink(..) => {
+            RefusalCode::OutsideRoot
+        }
+        WorkspaceRefusal::Invalid(_) | WorkspaceRefusal::NotAWorkspace(_) => {
+            RefusalCode::InvalidArguments
+        }
+    };
+    Some((code, refusal.to_string()))
+}
+
+/// How the terraform adapter runs, from the settings.
+pub fn terraform_options(settings: &Settings) -> crate::adapters::terraform::TerraformOptions<'_> {
+    crate::adapters::terraform::TerraformOptions {
+        binary: settings
+            .terraform_binary
+            .as_deref()
+            .unwrap_or(Path::new("terraform")),
+        root: settings.terraform_root.as_deref(),
+        plugin_dir: settings.terraform_plugin_dir.as_deref(),
+        state_dir: &settings.state_dir,
+        timeout: std::time::Duration::from_secs(settings.terraform_timeout_seconds),
+    }
+}
+
 /// How the ansible adapter runs, from the settings and the chosen ssh identity.
 pub fn ansible_options<'a>(
     settings: &'a Settings,
@@ -387,6 +426,20 @@ fn argv_preview(
                 &playbook,
                 false,
             )
+        }
+        // What an approved real run would execute; a dry run plans instead (and runs).
+        "terraform" | "opentofu" => {
+            match crate::adapters::terraform::workspace(
+                settings.terraform_root.as_deref(),
+                &request.action,
+            ) {
+                Ok((verb, workspace)) => crate::adapters::terraform::apply_argv(
+                    &terraform_options(settings),
+                    verb,
+                    &workspace,
+                ),
+                Err(_) => vec![request.adapter.clone(), request.action.clone()],
+            }
         }
         // The HTTP request a real run would make.
         "redfish" => {

@@ -476,7 +476,7 @@ impl Actuator {
         }
         // Whatever will touch a host (a real run, or ansible's executed dry run) needs a
         // credential whose scope and tier cover it (invariant 9), checked before approvals.
-        let executes = !request.dry_run || request.adapter == "ansible";
+        let executes = !request.dry_run || executes_dry_run(&request.adapter);
         if executes && crate::credentials::kind_for_adapter(&request.adapter).is_some() {
             let tier = if request.dry_run {
                 Tier::T0
@@ -521,7 +521,10 @@ impl Actuator {
                     &message,
                 );
             }
-            if !matches!(request.adapter.as_str(), "ssh" | "talosctl" | "redfish") {
+            if !matches!(
+                request.adapter.as_str(),
+                "ssh" | "talosctl" | "redfish" | "terraform" | "opentofu"
+            ) {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
                     "the {} adapter cannot execute in this build yet (issue 5); use dry_run=true to see what would run",
                     request.adapter
@@ -903,6 +906,13 @@ impl Actuator {
                 value["policy_hash"] = json!(self.policy.hash().to_hex());
                 Ok(value)
             }
+            // A terraform dry run is executed (init, plan, show -json); so is a real `plan`,
+            // the only verb that gets here for real until approvals exist.
+            Operation::RunAction(request)
+                if matches!(request.adapter.as_str(), "terraform" | "opentofu") =>
+            {
+                self.run_terraform_plan(request)
+            }
             Operation::RunAction(request) if !request.dry_run && request.adapter == "talosctl" => {
                 self.run_talosctl(request, request_id)
             }
@@ -1071,6 +1081,41 @@ impl Actuator {
                 ca_pem,
             },
         ))
+    }
+
+    /// Plans a terraform workspace (init, plan into the state directory, `show -json`, kept for
+    /// the drift engine) and reports what an apply or destroy would change. Touches no host
+    /// and no cloud resource beyond the provider's reads.
+    fn run_terraform_plan(&self, request: &ActionRequest) -> Result<Value, String> {
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let options = action::terraform_options(&self.settings);
+        let planned = crate::adapters::terraform::plan(
+            &options,
+            &request.host,
+            &request.action,
+            PROBE_CAPTURE_BYTES,
+        )
+        .map_err(|error| audit::redact::redact_text(&error.to_string()).into_owned())?;
+        let summary = crate::adapters::terraform::summary(&planned.plan);
+        let plan_text = serde_json::to_string(&planned.plan).unwrap_or_default();
+        Ok(json!({
+            "ok": true,
+            "dry_run": true,
+            "tier": assessment.classification.verdict.to_string(),
+            "rule_ids": assessment.classification.deciding_rule_ids(),
+            "verb": planned.verb.as_str(),
+            "workspace": planned.workspace.display().to_string(),
+            "plan": summary,
+            "plan_json": planned.plan_json.display().to_string(),
+            "argv": assessment.argv,
+            "plan_argvs": planned.argvs,
+            "exit_code": planned.outcome.exit_code,
+            "output": audit::redact::redact_text(&planned.outcome.preview),
+            "output_sha256": Digest::of(plan_text.as_bytes()).to_hex(),
+            "output_len": plan_text.len(),
+            "approval_required": assessment.classification.verdict.to_string() != "T0",
+            "host_type": assessment.host_type,
+        }))
     }
 
     /// Runs `ansible-playbook --check --diff` (the gates have passed) and reports, per host and
@@ -1748,6 +1793,12 @@ fn fan_out_result(
         "results": results,
     });
     (value, tier)
+}
+
+/// Whether an adapter's dry run executes something (ansible's `--check --diff`, terraform's
+/// plan) rather than only previewing.
+fn executes_dry_run(adapter: &str) -> bool {
+    matches!(adapter, "ansible" | "terraform" | "opentofu")
 }
 
 /// Who called, for a fan-out's per-host calls.

@@ -15,7 +15,7 @@
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -58,46 +58,23 @@ pub enum PlaybookRefusal {
 
 /// Resolves `action` to a playbook under `root`, refusing anything that leaves it.
 pub fn confine_playbook(root: Option<&Path>, action: &str) -> Result<PathBuf, PlaybookRefusal> {
-    let root = root.ok_or(PlaybookRefusal::NoRoot)?;
-    let root = root
-        .canonicalize()
-        .map_err(|error| PlaybookRefusal::BadRoot(root.display().to_string(), error.to_string()))?;
-    let shown = crate::audit::cut(action, 200);
-    let plain = |character: char| {
-        character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-' | '/')
-    };
-    if action.is_empty() || action.starts_with('-') || !action.chars().all(plain) {
-        return Err(PlaybookRefusal::NotAPath(shown));
-    }
-    let relative = Path::new(action);
-    let mut path = root.clone();
-    for component in relative.components() {
-        match component {
-            Component::Normal(part) => {
-                path.push(part);
-                let metadata = fs::symlink_metadata(&path)
-                    .map_err(|_| PlaybookRefusal::NotAPlaybook(shown.clone()))?;
-                if metadata.file_type().is_symlink() {
-                    let link = path
-                        .strip_prefix(&root)
-                        .unwrap_or(&path)
-                        .display()
-                        .to_string();
-                    return Err(PlaybookRefusal::Symlink(shown, link));
-                }
-            }
-            Component::CurDir => {}
-            Component::RootDir | Component::ParentDir | Component::Prefix(_) => {
-                return Err(PlaybookRefusal::OutsideRoot(shown));
-            }
-        }
-    }
+    use super::confine::{Refusal, under_root};
+    let (root, path) = under_root(root, action).map_err(|refusal| match refusal {
+        Refusal::NoRoot => PlaybookRefusal::NoRoot,
+        Refusal::BadRoot(root, error) => PlaybookRefusal::BadRoot(root, error),
+        Refusal::NotAPath(shown) => PlaybookRefusal::NotAPath(shown),
+        Refusal::OutsideRoot(shown) => PlaybookRefusal::OutsideRoot(shown),
+        Refusal::Symlink(shown, link) => PlaybookRefusal::Symlink(shown, link),
+        Refusal::Missing(shown) => PlaybookRefusal::NotAPlaybook(shown),
+    })?;
     let is_yaml = path
         .extension()
         .is_some_and(|extension| extension == "yml" || extension == "yaml");
     let is_file = fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_file());
     if !is_yaml || !is_file || path == root {
-        return Err(PlaybookRefusal::NotAPlaybook(shown));
+        return Err(PlaybookRefusal::NotAPlaybook(crate::audit::cut(
+            action, 200,
+        )));
     }
     Ok(path)
 }

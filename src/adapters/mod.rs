@@ -6,12 +6,14 @@
 //! exits, and with bounded capture.
 
 pub mod ansible;
+pub mod confine;
 pub mod egress;
 pub mod process;
 pub mod redfish;
 pub mod ssh;
 pub mod ssh_mux;
 pub mod talosctl;
+pub mod terraform;
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt;

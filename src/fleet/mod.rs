@@ -88,11 +88,11 @@ impl FromStr for FactType {
 /// The adapters a host type allows (PRODUCT.md §10); runbooks run locally for any host.
 pub fn adapters_for(host_type: &str) -> &'static [&'static str] {
     match host_type {
-        "linux" => &["ssh", "ansible", "opentofu", "runbook"],
+        "linux" => &["ssh", "ansible", "opentofu", "terraform", "runbook"],
         "windows" => &["ssh", "runbook"],
         "talos" => &["talosctl", "runbook"],
         "bmc" => &["redfish", "runbook"],
-        "cloud" => &["opentofu", "runbook"],
+        "cloud" => &["opentofu", "terraform", "runbook"],
         _ => &[],
     }
 }

