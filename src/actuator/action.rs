@@ -493,6 +493,7 @@ pub fn ssh_target(
             .unwrap_or(22),
         user: ssh["user"].as_str().map(str::to_owned),
         host_key: ssh["host_key"].as_str().map(str::to_owned),
+        posix_shell: inventory.is_some_and(|record| record["host_type"] == "linux"),
     })
 }
 

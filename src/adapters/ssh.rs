@@ -32,6 +32,9 @@ pub struct SshTarget {
     pub user: Option<String>,
     /// The pinned host key line (`ssh-ed25519 AAAA…`).
     pub host_key: Option<String>,
+    /// Whether the login shell is POSIX (a linux host), so the remote command can be bounded by
+    /// `timeout` on the host itself.
+    pub posix_shell: bool,
 }
 
 /// An ssh failure before the remote command could run.
@@ -97,8 +100,22 @@ pub fn argv(target: &SshTarget, options: &SshOptions<'_>, command: &str) -> Vec<
         None => vec!["ControlMaster=no".to_owned()],
     };
     let mut argv = client_argv(target, options, &control);
-    argv.push(command.to_owned());
+    argv.push(remote_command(target, options, command));
     argv
+}
+
+/// What the host's shell runs: on a POSIX host, the command under `timeout`, so it ends on the
+/// host a little before praxis stops waiting (`timeout` signals its whole process group, then
+/// kills it 2 s later), and nothing is left running there.
+pub fn remote_command(target: &SshTarget, options: &SshOptions<'_>, command: &str) -> String {
+    if !target.posix_shell {
+        return command.to_owned();
+    }
+    let seconds = options.timeout.as_secs().saturating_sub(3).max(1);
+    format!(
+        "timeout -k 2 {seconds} sh -c '{}'",
+        command.replace('\'', "'\\''")
+    )
 }
 
 /// The argv that starts `target`'s master connection at `control_path`: authenticate, go to
@@ -228,7 +245,8 @@ pub fn run(
             options.timeout.saturating_sub(started.elapsed()),
         )?;
         let left = options.timeout.saturating_sub(started.elapsed());
-        match super::ssh_mux::run_session(&path, command, left, capture_limit) {
+        let remote = remote_command(target, options, command);
+        match super::ssh_mux::run_session(&path, &remote, left, capture_limit) {
             Ok(outcome) => return Ok(outcome),
             // The master went away between the check and the session (its idle time ran out):
             // fall through to a client of our own, which starts a new one.
@@ -455,6 +473,7 @@ mod tests {
             port: 2222,
             user: Some("aiops".into()),
             host_key: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample".into()),
+            posix_shell: true,
         }
     }
 
@@ -487,8 +506,29 @@ mod tests {
         assert_eq!(control_path(&target(), &options(&deep, 60)), None);
         let argv = super::argv(&target(), &options(state, 60), "uptime");
         assert!(argv.contains(&"ControlPersist=60".to_owned()), "{argv:?}");
-        assert_eq!(argv.last().map(String::as_str), Some("uptime"));
+        assert_eq!(
+            argv.last().map(String::as_str),
+            Some("timeout -k 2 2 sh -c 'uptime'")
+        );
         assert_eq!(argv[argv.len() - 3], "--");
+    }
+
+    #[test]
+    fn the_remote_command_is_bounded_on_a_posix_host_and_quoted_whole() {
+        let options = options(Path::new("/var/lib/praxis"), 60);
+        let wrapped = remote_command(&target(), &options, "echo 'a b' && uptime");
+        assert_eq!(
+            wrapped,
+            "timeout -k 2 2 sh -c 'echo '\\''a b'\\'' && uptime'"
+        );
+        let windows = SshTarget {
+            posix_shell: false,
+            ..target()
+        };
+        assert_eq!(
+            remote_command(&windows, &options, "Get-Service"),
+            "Get-Service"
+        );
     }
 
     #[test]

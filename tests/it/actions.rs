@@ -115,8 +115,8 @@ fn invariant_5_host_type_gates_actuation_from_the_trusted_inventory() {
     assert!(argv.contains(&"StrictHostKeyChecking=yes"), "{argv:?}");
     assert_eq!(
         argv[argv.len() - 3..],
-        ["--", "aiops@127.0.10.1", "uptime"],
-        "{argv:?}"
+        ["--", "aiops@127.0.10.1", "timeout -k 2 27 sh -c 'uptime'"],
+        "the action, bounded on the host by ssh_command_timeout_seconds (30) less 3 s: {argv:?}"
     );
     assert_eq!(session.finish().0, 0);
     let records = directory.records();

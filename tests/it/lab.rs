@@ -422,6 +422,23 @@ fn a_hung_host_times_out_without_holding_up_the_rest_of_its_group() {
         }
     }
     assert_eq!(collected["structuredContent"]["succeeded"], 3);
+    // A command that never ends is ended on the host itself (`timeout`, 3 s inside praxis's
+    // own limit), and nothing of it is left running there.
+    let endless = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": hosts[0].0, "action": "tail -f /etc/hostname", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&endless), None, "{endless}");
+    assert_eq!(endless["structuredContent"]["exit_code"], 124, "{endless}");
+    let left = Command::new("pgrep")
+        .args(["-u", "aiops", "-f", "tail -f /etc/hostname"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left running on the host: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
     assert_eq!(session.finish().0, 0);
 
     // Each host's record says how long that host took: the others were done long before the
