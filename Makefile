@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 DEMO_DIR ?= /tmp/praxis-demo
 
-.PHONY: demo test ci lint fmt-check clippy unit bench fuzz deps build release doc clean
+.PHONY: demo test ci lint fmt-check clippy unit bench fuzz deps build release doc clean lab lab-down
 
 # Runs praxis for real on the embedded defaults: build, `praxis init` into a temporary state
 # directory, a scripted MCP session through the official Python SDK, then `praxis audit verify`.
@@ -53,6 +53,20 @@ release:
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
+
+# A lab to try praxis against by hand (the tests start their own): 5 sshd hosts with nginx and
+# the restricted `aiops` user, a Redfish emulator with TLS, terraform 1.0.3 with the null
+# provider. Needs root. `make lab-down` stops it.
+LAB_DIR ?= /run/praxis-lab
+lab: deps
+	bash tests/lab/lab-sshd.sh up -n 5 --nginx --dir $(LAB_DIR)/sshd
+	PRAXIS_LAB_VENV=$(CURDIR)/target/lab-venv bash tests/lab/lab-redfish.sh up --tls --port 8000 --dir $(LAB_DIR)/redfish
+	@echo "terraform: $$(bash tests/lab/lab-terraform.sh $(CURDIR)/target/lab-venv-tf $(LAB_DIR)/tf-plugins) (plugins in $(LAB_DIR)/tf-plugins)"
+	@echo "ssh identity: $(LAB_DIR)/sshd/client/id_ed25519; hosts: $(LAB_DIR)/sshd/hosts.tsv; BMC CA: $(LAB_DIR)/redfish/ca.crt (admin / password)"
+
+lab-down:
+	-bash tests/lab/lab-redfish.sh down --dir $(LAB_DIR)/redfish
+	-bash tests/lab/lab-sshd.sh down --purge --dir $(LAB_DIR)/sshd
 
 # Writes docs/performance.md (release profile; takes a few minutes). fanout_bench starts a
 # 20-host sshd lab (root, openssh-server; `make deps` installs it).

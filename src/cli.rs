@@ -945,7 +945,13 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
     checks.push((
         "other adapters",
         true,
-        "runbooks do not execute yet; ansible runs dry runs (--check --diff) only; terraform plans only; redfish runs reads only".into(),
+        format!(
+            "runbooks from {} (T0 only where the policy says so); ansible runs dry runs (--check --diff) only; terraform plans only; redfish runs reads only",
+            settings
+                .runbook_root
+                .as_ref()
+                .map_or_else(|| "nowhere (runbook_root unset)".to_owned(), |root| root.display().to_string())
+        ),
     ));
     checks
 }

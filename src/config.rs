@@ -93,6 +93,8 @@ struct RawConfig {
     terraform_root: Option<PathBuf>,
     terraform_plugin_dir: Option<PathBuf>,
     terraform_timeout_seconds: Option<u64>,
+    runbook_root: Option<PathBuf>,
+    runbook_timeout_seconds: Option<u64>,
     /// Named credentials (`[credentials.NAME]`); file only, no `PRAXIS_*` override.
     credentials: Option<BTreeMap<String, RawCredential>>,
 }
@@ -233,6 +235,8 @@ const KEYS: &[&str] = &[
     "terraform_root",
     "terraform_plugin_dir",
     "terraform_timeout_seconds",
+    "runbook_root",
+    "runbook_timeout_seconds",
 ];
 
 /// The resolved configuration.
@@ -283,6 +287,10 @@ pub struct Settings {
     pub terraform_plugin_dir: Option<PathBuf>,
     /// How long one terraform dry run (init, plan, show) may take.
     pub terraform_timeout_seconds: u64,
+    /// The only directory runbook scripts are run from.
+    pub runbook_root: Option<PathBuf>,
+    /// How long one runbook may run.
+    pub runbook_timeout_seconds: u64,
     /// Named credentials; inventories refer to them by name.
     pub credentials: BTreeMap<String, Credential>,
 }
@@ -456,6 +464,13 @@ impl Settings {
             600,
             1..=7_200,
         )?;
+        let runbook_root = path("runbook_root", raw.runbook_root)?;
+        let runbook_timeout_seconds = ranged(
+            "runbook_timeout_seconds",
+            raw.runbook_timeout_seconds,
+            300,
+            1..=7_200,
+        )?;
         let credentials = raw
             .credentials
             .unwrap_or_default()
@@ -492,6 +507,8 @@ impl Settings {
             terraform_root,
             terraform_plugin_dir,
             terraform_timeout_seconds,
+            runbook_root,
+            runbook_timeout_seconds,
             credentials,
         })
     }
@@ -529,6 +546,8 @@ impl Settings {
             "terraform_root": self.terraform_root.as_ref().map(|path| path.display().to_string()),
             "terraform_plugin_dir": self.terraform_plugin_dir.as_ref().map(|path| path.display().to_string()),
             "terraform_timeout_seconds": self.terraform_timeout_seconds,
+            "runbook_root": self.runbook_root.as_ref().map(|path| path.display().to_string()),
+            "runbook_timeout_seconds": self.runbook_timeout_seconds,
             "credentials": self.credentials.iter().map(|(name, credential)| {
                 (name.clone(), credential.to_json())
             }).collect::<serde_json::Map<_, _>>(),

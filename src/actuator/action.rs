@@ -38,6 +38,7 @@ fn rules_adapter(adapter: &str, host_type: Option<&str>) -> &'static str {
         ("ssh", Some("windows")) => "powershell",
         ("talosctl", _) => "talosctl",
         ("redfish", _) => "redfish",
+        ("runbook", _) => "runbook",
         ("opentofu" | "terraform", _) => "terraform",
         _ => "ssh",
     }
@@ -129,6 +130,11 @@ pub fn assess(
         .or_else(|| {
             matches!(request.adapter.as_str(), "terraform" | "opentofu")
                 .then(|| workspace_refusal(settings, request))
+                .flatten()
+        })
+        .or_else(|| {
+            (request.adapter == "runbook")
+                .then(|| runbook_refusal(settings, request))
                 .flatten()
         });
     let classification = policy.classify_command(
@@ -299,6 +305,20 @@ fn workspace_refusal(
     Some((code, refusal.to_string()))
 }
 
+/// Why a runbook may not run: not under the root (or through a symlink), writable by others,
+/// not executable, odd arguments, or no root configured.
+fn runbook_refusal(settings: &Settings, request: &ActionRequest) -> Option<(RefusalCode, String)> {
+    use crate::adapters::runbook::{RunbookRefusal, resolve};
+    let refusal = resolve(settings.runbook_root.as_deref(), &request.action).err()?;
+    let code = match &refusal {
+        RunbookRefusal::NoRoot => RefusalCode::AdapterUnavailable,
+        RunbookRefusal::OutsideRoot(_) | RunbookRefusal::Symlink(..) => RefusalCode::OutsideRoot,
+        RunbookRefusal::Unsafe(..) => RefusalCode::UnsafeRunbook,
+        RunbookRefusal::Invalid(_) => RefusalCode::InvalidArguments,
+    };
+    Some((code, refusal.to_string()))
+}
+
 /// How the terraform adapter runs, from the settings.
 pub fn terraform_options(settings: &Settings) -> crate::adapters::terraform::TerraformOptions<'_> {
     crate::adapters::terraform::TerraformOptions {
@@ -441,6 +461,14 @@ fn argv_preview(
                 Err(_) => vec![request.adapter.clone(), request.action.clone()],
             }
         }
+        // Exactly what a real run executes.
+        "runbook" => match crate::adapters::runbook::resolve(
+            settings.runbook_root.as_deref(),
+            &request.action,
+        ) {
+            Ok((script, arguments)) => crate::adapters::runbook::argv(&script, &arguments),
+            Err(_) => vec!["runbook".into(), request.action.clone()],
+        },
         // The HTTP request a real run would make.
         "redfish" => {
             let url = redfish_target(inventory, &request.host)

@@ -523,7 +523,7 @@ impl Actuator {
             }
             if !matches!(
                 request.adapter.as_str(),
-                "ssh" | "talosctl" | "redfish" | "terraform" | "opentofu"
+                "ssh" | "talosctl" | "redfish" | "terraform" | "opentofu" | "runbook"
             ) {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
                     "the {} adapter cannot execute in this build yet (issue 5); use dry_run=true to see what would run",
@@ -916,6 +916,9 @@ impl Actuator {
             Operation::RunAction(request) if !request.dry_run && request.adapter == "talosctl" => {
                 self.run_talosctl(request, request_id)
             }
+            Operation::RunAction(request) if !request.dry_run && request.adapter == "runbook" => {
+                self.run_runbook_script(request, request_id)
+            }
             Operation::RunAction(request) if !request.dry_run && request.adapter == "redfish" => {
                 self.run_redfish(request, request_id)
             }
@@ -1080,6 +1083,44 @@ impl Actuator {
                 password,
                 ca_pem,
             },
+        ))
+    }
+
+    /// Runs an operator's runbook script for a host (the gates have passed: the policy made
+    /// this runbook T0, since unknown runbooks are T2).
+    fn run_runbook_script(
+        &self,
+        request: &ActionRequest,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let inventory = assessment.inventory.as_ref();
+        let host = crate::adapters::runbook::RunbookHost {
+            name: request.host.clone(),
+            host_type: assessment.host_type.clone().unwrap_or_default(),
+            address: inventory.and_then(|record| {
+                record["connection"]["ssh"]["address"]
+                    .as_str()
+                    .map(str::to_owned)
+            }),
+        };
+        let outcome = crate::adapters::runbook::run(
+            self.settings.runbook_root.as_deref(),
+            &host,
+            &request.action,
+            Duration::from_secs(self.settings.runbook_timeout_seconds),
+            ACTION_CAPTURE_BYTES,
+        )
+        .map_err(|error| error.to_string())?;
+        // A runbook may well print what it read from hosts: untrusted content.
+        self.mark_untrusted("run_action", request_id, "runbook output");
+        Ok(ran_json(
+            &assessment,
+            &outcome,
+            &format!(
+                "the runbook did not finish within {} s and was killed with its process group",
+                self.settings.runbook_timeout_seconds
+            ),
         ))
     }
 

@@ -209,6 +209,7 @@ pub enum RefusalCode {
     UnsafeDryRun,
     EgressRefused,
     CredentialOutOfScope,
+    UnsafeRunbook,
 }
 
 impl RefusalCode {
@@ -234,6 +235,7 @@ impl RefusalCode {
             RefusalCode::UnsafeDryRun => "unsafe-dry-run",
             RefusalCode::EgressRefused => "egress-refused",
             RefusalCode::CredentialOutOfScope => "credential-out-of-scope",
+            RefusalCode::UnsafeRunbook => "unsafe-runbook",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod confine;
 pub mod egress;
 pub mod process;
 pub mod redfish;
+pub mod runbook;
 pub mod ssh;
 pub mod ssh_mux;
 pub mod talosctl;

@@ -128,6 +128,7 @@ pub const RULE_ADAPTERS: &[&str] = &[
     "opentofu",
     "powershell",
     "redfish",
+    "runbook",
 ];
 
 /// Adds `raw` rules from `file` to `set`, reporting every problem.

@@ -402,3 +402,106 @@ fn a_group_call_is_one_gated_audited_call_per_host_plus_a_summary() {
     assert_eq!(summaries[1]["tier"], "T3");
     assert_eq!(directory.verify().0, 0);
 }
+
+#[test]
+fn runbooks_run_from_their_root_only_when_the_policy_makes_them_t0() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let directory = fleet("runbooks");
+    // The default policy plus the operator's rule that makes one runbook a T0 read.
+    let policy = directory.root.join("policy");
+    std::fs::create_dir_all(&policy).unwrap();
+    for file in ["commands.toml", "default.toml"] {
+        std::fs::copy(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policy")
+                .join(file),
+            policy.join(file),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        policy.join("runbooks.toml"),
+        "schema = 1\n\n[[rule]]\nid = \"t0.runbook-check\"\ntier = \"T0\"\ncommands = [\"runbook\"]\nadapters = [\"runbook\"]\nsubcommand = [\"check.sh\"]\n",
+    )
+    .unwrap();
+    let root = directory.root.join("runbooks");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = |name: &str, mode: u32| {
+        let path = root.join(name);
+        std::fs::write(
+            &path,
+            "#!/bin/sh\necho \"host=$PRAXIS_RUNBOOK_HOST type=$PRAXIS_RUNBOOK_HOST_TYPE address=$PRAXIS_RUNBOOK_ADDRESS args=$*\"\nenv | grep -c AWS_SECRET || true\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    script("check.sh", 0o755);
+    script("restart.sh", 0o755);
+    script("shared.sh", 0o775);
+    std::fs::write(
+        directory.root.join("outside.sh"),
+        "#!/bin/sh\necho escaped\n",
+    )
+    .unwrap();
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_RUNBOOK_ROOT", root.to_str().unwrap()),
+            ("PRAXIS_POLICY_DIR", policy.to_str().unwrap()),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI-praxis-runbook-test"),
+        ],
+    );
+    session.request(
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
+    );
+    let ran = run(
+        &mut session,
+        json!({"adapter": "runbook", "host": "web-1", "action": "check.sh nginx", "dry_run": false}),
+    );
+    assert_eq!(refusal_code(&ran), None, "{ran}");
+    let output = ran["structuredContent"]["output"].as_str().unwrap();
+    assert_eq!(
+        output.lines().next().unwrap(),
+        "host=web-1 type=linux address=127.0.10.1 args=nginx",
+        "{ran}"
+    );
+    assert_eq!(
+        output.lines().nth(1),
+        Some("0"),
+        "no secret of praxis's environment reaches a runbook"
+    );
+    let mut refusals = Vec::new();
+    for (action, code) in [
+        ("restart.sh", "approval-required"),
+        ("../outside.sh", "outside-root"),
+        ("shared.sh", "unsafe-runbook"),
+        ("check.sh --all", "invalid-arguments"),
+    ] {
+        let refused = run(
+            &mut session,
+            json!({"adapter": "runbook", "host": "web-1", "action": action, "dry_run": false}),
+        );
+        assert_eq!(refusal_code(&refused), Some(code), "{action}: {refused}");
+        refusals.push(code);
+    }
+    let preview = run(
+        &mut session,
+        json!({"adapter": "runbook", "host": "web-1", "action": "restart.sh"}),
+    );
+    assert_eq!(
+        preview["structuredContent"]["tier"], "T2",
+        "unknown runbooks need an approval"
+    );
+    assert_eq!(
+        preview["structuredContent"]["argv"][0],
+        root.canonicalize()
+            .unwrap()
+            .join("restart.sh")
+            .display()
+            .to_string()
+    );
+    assert_eq!(session.finish().0, 0);
+    assert_eq!(crate::support::denied_codes(&directory.records()), refusals);
+}
