@@ -476,7 +476,7 @@ impl Actuator {
         }
         // Whatever will touch a host (a real run, or ansible's executed dry run) needs a
         // credential whose scope and tier cover it (invariant 9), checked before approvals.
-        let executes = !request.dry_run || executes_dry_run(&request.adapter);
+        let executes = !request.dry_run || executes_dry_run(request);
         if executes && crate::credentials::kind_for_adapter(&request.adapter).is_some() {
             let tier = if request.dry_run {
                 Tier::T0
@@ -927,38 +927,86 @@ impl Actuator {
             Operation::RunAction(request) if request.adapter == "ansible" => {
                 self.run_ansible_check(request, request_id)
             }
-            Operation::RunAction(request) => {
-                let assessment =
-                    action::assess(self.audit.store(), &self.policy, &self.settings, request);
-                let preview = format!(
-                    "DRY_RUN preview (not executed): {}",
-                    assessment.argv.join(" ")
-                );
-                let binding = json!({"adapter": request.adapter, "host": request.host, "action": request.action,
-                    "argv": assessment.argv, "policy_hash": self.policy.hash().to_hex()});
-                let action_id =
-                    Digest::of(audit::canonical::to_canonical_string(&binding).as_bytes()).to_hex();
-                let mut value = action::assessment_json(&assessment, true);
-                value["ok"] = json!(true);
-                value["dry_run"] = json!(true);
-                value["error"] = Value::Null;
-                value["output_sha256"] = json!(Digest::of(preview.as_bytes()).to_hex());
-                value["output_len"] = json!(preview.len());
-                value["output"] = json!(preview);
-                value["action_id"] = json!(action_id[..16]);
-                value["approval"] = json!(if value["approval_required"] == json!(true) {
-                    "an operator must approve this action before a real run; approvals arrive with issue 7"
-                } else {
-                    "no approval is needed for this tier; real runs need an adapter (issue 5)"
-                });
+            // A Talos reset or upgrade is previewed with the health pre-flight it would need to
+            // pass: nothing irreversible runs on an unhealthy cluster.
+            Operation::RunAction(request)
+                if request.adapter == "talosctl"
+                    && crate::adapters::talosctl::is_irreversible(&request.action) =>
+            {
+                let mut value = self.preview(request);
+                value["preflight"] = self.talos_preflight(request)?;
+                self.mark_untrusted("run_action", request_id, "read host output");
                 Ok(value)
             }
+            Operation::RunAction(request) => Ok(self.preview(request)),
             Operation::IngestObservation { .. }
             | Operation::Collect { .. }
             | Operation::FanOut { .. } => {
                 Err("internal: ingests and fan-outs run with their records, not here".into())
             }
         }
+    }
+
+    /// A dry run's answer: the classification, the argv a real run would execute, and a
+    /// digest that binds them (what an approval will name).
+    fn preview(&self, request: &ActionRequest) -> Value {
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let preview = format!(
+            "DRY_RUN preview (not executed): {}",
+            assessment.argv.join(" ")
+        );
+        let binding = json!({"adapter": request.adapter, "host": request.host, "action": request.action,
+            "argv": assessment.argv, "policy_hash": self.policy.hash().to_hex()});
+        let action_id =
+            Digest::of(audit::canonical::to_canonical_string(&binding).as_bytes()).to_hex();
+        let mut value = action::assessment_json(&assessment, true);
+        value["ok"] = json!(true);
+        value["dry_run"] = json!(true);
+        value["error"] = Value::Null;
+        value["output_sha256"] = json!(Digest::of(preview.as_bytes()).to_hex());
+        value["output_len"] = json!(preview.len());
+        value["output"] = json!(preview);
+        value["action_id"] = json!(action_id[..16]);
+        value["approval"] = json!(if value["approval_required"] == json!(true) {
+            "an operator must approve this action before a real run; approvals arrive with issue 7"
+        } else {
+            "no approval is needed for this tier; real runs need an adapter (issue 5)"
+        });
+        value
+    }
+
+    /// Runs `talosctl health` for the target of an irreversible Talos action (a T0 read) and
+    /// says whether the action could proceed.
+    fn talos_preflight(&self, request: &ActionRequest) -> Result<Value, String> {
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let target = action::talos_target(&request.host, assessment.inventory.as_ref());
+        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
+        let binary = self.settings.talosctl_binary.as_deref();
+        let outcome = crate::adapters::talosctl::health_preflight(
+            binary,
+            action::credential_path(&credential),
+            &target,
+            Duration::from_secs(self.settings.talosctl_timeout_seconds),
+            ACTION_CAPTURE_BYTES,
+        )
+        .map_err(|error| error.to_string())?;
+        let healthy = outcome.exit_code == Some(0) && !outcome.timed_out;
+        Ok(json!({
+            "check": crate::adapters::talosctl::health_argv(
+                binary.unwrap_or(std::path::Path::new("talosctl")),
+                action::credential_path(&credential).unwrap_or(std::path::Path::new("")),
+                &target,
+            ),
+            "credential": name,
+            "healthy": healthy,
+            "exit_code": outcome.exit_code,
+            "stderr": audit::redact::redact_text(&outcome.stderr_preview),
+            "verdict": if healthy {
+                "the cluster is healthy: the action may proceed once approved"
+            } else {
+                "the cluster is not healthy: praxis will not run this irreversible action until it is"
+            },
+        }))
     }
 
     /// The credential `request` runs with at `tier` (the gate checked it; this reads it again
@@ -1836,10 +1884,14 @@ fn fan_out_result(
     (value, tier)
 }
 
-/// Whether an adapter's dry run executes something (ansible's `--check --diff`, terraform's
-/// plan) rather than only previewing.
-fn executes_dry_run(adapter: &str) -> bool {
-    matches!(adapter, "ansible" | "terraform" | "opentofu")
+/// Whether a dry run executes something (ansible's `--check --diff`, terraform's plan, the
+/// health pre-flight of an irreversible Talos action) rather than only previewing.
+fn executes_dry_run(request: &ActionRequest) -> bool {
+    matches!(
+        request.adapter.as_str(),
+        "ansible" | "terraform" | "opentofu"
+    ) || (request.adapter == "talosctl"
+        && crate::adapters::talosctl::is_irreversible(&request.action))
 }
 
 /// Who called, for a fan-out's per-host calls.

@@ -68,6 +68,50 @@ pub fn run(
     Ok(process::run(&spec, std::env::vars())?)
 }
 
+/// The verbs that change a node beyond undoing: reset wipes it, upgrade replaces its OS.
+pub const IRREVERSIBLE_VERBS: &[&str] = &["reset", "upgrade", "upgrade-k8s"];
+
+/// Whether `action` starts with an irreversible verb.
+pub fn is_irreversible(action: &str) -> bool {
+    action
+        .split_whitespace()
+        .next()
+        .is_some_and(|verb| IRREVERSIBLE_VERBS.contains(&verb))
+}
+
+/// The health pre-flight of `target`: `talosctl health` from its first node, which checks the
+/// whole cluster (etcd, apid, kubelet, every node ready). Nothing irreversible runs unless it
+/// passes.
+pub fn health_argv(binary: &Path, talosconfig: &Path, target: &TalosTarget) -> Vec<String> {
+    let first = TalosTarget {
+        nodes: target.nodes.iter().take(1).cloned().collect(),
+        ..target.clone()
+    };
+    argv(binary, talosconfig, &first, "health --wait-timeout 60s")
+}
+
+/// Runs the health pre-flight; the outcome's exit code 0 means the cluster is healthy.
+pub fn health_preflight(
+    binary: Option<&Path>,
+    talosconfig: Option<&Path>,
+    target: &TalosTarget,
+    timeout: Duration,
+    capture_limit: usize,
+) -> Result<ChildOutcome, TalosError> {
+    let talosconfig = talosconfig.ok_or(TalosError::NoTalosconfig)?;
+    if target.nodes.is_empty() {
+        return Err(TalosError::NoNodes(target.host.clone()));
+    }
+    let binary = binary.map_or_else(|| PathBuf::from("talosctl"), Path::to_path_buf);
+    let spec = ChildSpec {
+        argv: health_argv(&binary, talosconfig, target),
+        extra_environment: Vec::new(),
+        timeout,
+        capture_limit,
+    };
+    Ok(process::run(&spec, std::env::vars())?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +142,24 @@ mod tests {
                 "members"
             ]
         );
+    }
+
+    #[test]
+    fn the_health_preflight_asks_one_node_about_the_whole_cluster() {
+        let target = TalosTarget {
+            host: "cp-1".into(),
+            nodes: vec!["10.5.0.2".into(), "10.5.0.3".into()],
+            endpoints: Vec::new(),
+        };
+        let argv = health_argv(Path::new("talosctl"), Path::new("/t"), &target);
+        assert_eq!(
+            argv[3..],
+            ["--nodes", "10.5.0.2", "health", "--wait-timeout", "60s"]
+        );
+        assert!(is_irreversible("reset --graceful=false"));
+        assert!(is_irreversible("upgrade --image x"));
+        assert!(!is_irreversible("reboot"));
+        assert!(!is_irreversible("get members"));
     }
 
     #[test]

@@ -1153,3 +1153,76 @@ fn terraform_plans_a_confined_workspace_keeps_its_json_and_never_applies() {
     );
     assert_eq!(directory.verify().0, 0);
 }
+
+#[test]
+fn an_irreversible_talos_action_is_previewed_with_its_health_preflight_and_never_run() {
+    // Through the talosctl double (talosctl cannot be installed here), in open mode so that a
+    // T3 preview is allowed at all.
+    let directory = StateDir::initialised("talos-preflight");
+    let (wrapper, talosconfig, state) = talos_double(&directory);
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(
+        &file,
+        "[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"] }\n",
+    )
+    .unwrap();
+    assert!(
+        directory
+            .run(&["fleet", "import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_MODE", "open"),
+            ("PRAXIS_TALOSCTL_BINARY", wrapper.to_str().unwrap()),
+            ("PRAXIS_TALOSCONFIG_FILE", talosconfig.to_str().unwrap()),
+        ],
+    );
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+    let reset = |session: &mut Session, dry_run: bool| {
+        session.call(
+            "run_action",
+            json!({"adapter": "talosctl", "host": "cp-1", "action": "reset --graceful=false", "dry_run": dry_run}),
+        )
+    };
+    let healthy = reset(&mut session, true);
+    assert_eq!(refusal_code(&healthy), None, "{healthy}");
+    assert_eq!(healthy["structuredContent"]["tier"], "T3");
+    assert_eq!(
+        healthy["structuredContent"]["preflight"]["healthy"], true,
+        "{healthy}"
+    );
+    // A node stops being ready: the same preview now says the reset would not run.
+    let mut fake: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    fake["nodes"]["127.0.30.2"]["healthy"] = json!(false);
+    std::fs::write(&state, fake.to_string()).unwrap();
+    let unhealthy = reset(&mut session, true);
+    assert_eq!(
+        unhealthy["structuredContent"]["preflight"]["healthy"], false,
+        "{unhealthy}"
+    );
+    assert!(
+        unhealthy["structuredContent"]["preflight"]["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("not ready")
+    );
+    let real = reset(&mut session, false);
+    assert_eq!(refusal_code(&real), Some("approval-required"), "{real}");
+    assert_eq!(session.finish().0, 0);
+    // The double saw only the two health checks, never the reset.
+    let ran: Vec<Value> = std::fs::read_to_string(format!("{}.log", state.display()))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert!(
+        ran.iter()
+            .all(|argv| argv.to_string().contains("\"health\"")),
+        "{ran:?}"
+    );
+    assert_eq!(denied_codes(&directory.records()), ["approval-required"]);
+}
