@@ -95,6 +95,8 @@ struct RawConfig {
     terraform_timeout_seconds: Option<u64>,
     runbook_root: Option<PathBuf>,
     runbook_timeout_seconds: Option<u64>,
+    output_preview_bytes: Option<u64>,
+    ssh_accept_new_host_keys: Option<bool>,
     /// Named credentials (`[credentials.NAME]`); file only, no `PRAXIS_*` override.
     credentials: Option<BTreeMap<String, RawCredential>>,
 }
@@ -237,6 +239,8 @@ const KEYS: &[&str] = &[
     "terraform_timeout_seconds",
     "runbook_root",
     "runbook_timeout_seconds",
+    "output_preview_bytes",
+    "ssh_accept_new_host_keys",
 ];
 
 /// The resolved configuration.
@@ -291,6 +295,11 @@ pub struct Settings {
     pub runbook_root: Option<PathBuf>,
     /// How long one runbook may run.
     pub runbook_timeout_seconds: u64,
+    /// How much of an action's output a result shows (head and tail); the output is hashed in
+    /// full whatever this is.
+    pub output_preview_bytes: u64,
+    /// Trust an ssh host whose inventory record pins no key on first use (off by default).
+    pub ssh_accept_new_host_keys: bool,
     /// Named credentials; inventories refer to them by name.
     pub credentials: BTreeMap<String, Credential>,
 }
@@ -471,6 +480,25 @@ impl Settings {
             300,
             1..=7_200,
         )?;
+        let output_preview_bytes = ranged(
+            "output_preview_bytes",
+            raw.output_preview_bytes,
+            65_536,
+            1_024..=4_194_304,
+        )?;
+        let ssh_accept_new_host_keys =
+            match environment.get(&variable_for("ssh_accept_new_host_keys")) {
+                Some(text) => match text.trim() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => {
+                        return Err(ConfigError::new(format!(
+                            "PRAXIS_SSH_ACCEPT_NEW_HOST_KEYS={other:?} is not true or false"
+                        )));
+                    }
+                },
+                None => raw.ssh_accept_new_host_keys.unwrap_or(false),
+            };
         let credentials = raw
             .credentials
             .unwrap_or_default()
@@ -509,6 +537,8 @@ impl Settings {
             terraform_timeout_seconds,
             runbook_root,
             runbook_timeout_seconds,
+            output_preview_bytes,
+            ssh_accept_new_host_keys,
             credentials,
         })
     }
@@ -548,6 +578,8 @@ impl Settings {
             "terraform_timeout_seconds": self.terraform_timeout_seconds,
             "runbook_root": self.runbook_root.as_ref().map(|path| path.display().to_string()),
             "runbook_timeout_seconds": self.runbook_timeout_seconds,
+            "output_preview_bytes": self.output_preview_bytes,
+            "ssh_accept_new_host_keys": self.ssh_accept_new_host_keys,
             "credentials": self.credentials.iter().map(|(name, credential)| {
                 (name.clone(), credential.to_json())
             }).collect::<serde_json::Map<_, _>>(),
@@ -927,6 +959,13 @@ mod tests {
             (
                 vec![("PRAXIS_STATE_DIR", "/x"), ("PRAXIS_MAX_ACTIONS", "ten")],
                 "not a whole number",
+            ),
+            (
+                vec![
+                    ("PRAXIS_STATE_DIR", "/x"),
+                    ("PRAXIS_OUTPUT_PREVIEW_BYTES", "10"),
+                ],
+                "output_preview_bytes = 10 is out of range; use 1024 to 4194304",
             ),
             (vec![], "no state directory"),
         ] {

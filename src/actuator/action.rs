@@ -500,6 +500,7 @@ pub fn ssh_options<'a>(
         control_persist_seconds: settings.ssh_control_persist_seconds,
         max_sessions_per_host: usize::try_from(settings.ssh_max_sessions_per_host)
             .unwrap_or(usize::MAX),
+        accept_new_host_keys: settings.ssh_accept_new_host_keys,
     }
 }
 

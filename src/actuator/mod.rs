@@ -33,7 +33,6 @@ use crate::store::Durability;
 use crate::store::facts::{FactQuery, NewFact, PutOutcome};
 
 /// How much of an action's output is kept for the caller (the whole is hashed).
-const ACTION_CAPTURE_BYTES: usize = 64 * 1024;
 /// How much output a probe may print (what `ingest_observation` accepts).
 const PROBE_CAPTURE_BYTES: usize = 4 * 1024 * 1024;
 /// How long one Redfish request may take, connecting included.
@@ -987,7 +986,7 @@ impl Actuator {
             action::credential_path(&credential),
             &target,
             Duration::from_secs(self.settings.talosctl_timeout_seconds),
-            ACTION_CAPTURE_BYTES,
+            self.preview_bytes(),
         )
         .map_err(|error| error.to_string())?;
         let healthy = outcome.exit_code == Some(0) && !outcome.timed_out;
@@ -1007,6 +1006,12 @@ impl Actuator {
                 "the cluster is not healthy: praxis will not run this irreversible action until it is"
             },
         }))
+    }
+
+    /// How much of an action's output a result shows (head and tail); the full output is always
+    /// hashed.
+    fn preview_bytes(&self) -> usize {
+        usize::try_from(self.settings.output_preview_bytes).unwrap_or(usize::MAX)
     }
 
     /// The credential `request` runs with at `tier` (the gate checked it; this reads it again
@@ -1035,7 +1040,7 @@ impl Actuator {
             &target,
             &request.action,
             &action::ssh_options(&self.settings, action::credential_path(&credential)),
-            ACTION_CAPTURE_BYTES,
+            self.preview_bytes(),
         )
         .map_err(|error| error.to_string())?;
         // What a host prints is untrusted content, like ingested telemetry.
@@ -1086,7 +1091,7 @@ impl Actuator {
         let (digest, length) = redfish::body_digest(&response.body);
         let text = String::from_utf8_lossy(&response.body);
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let shown = audit::cut(&audit::redact::redact_text(&text), ACTION_CAPTURE_BYTES);
+        let shown = audit::cut(&audit::redact::redact_text(&text), self.preview_bytes());
         Ok(json!({
             "ok": response.status == 200,
             "dry_run": false,
@@ -1157,7 +1162,7 @@ impl Actuator {
             &host,
             &request.action,
             Duration::from_secs(self.settings.runbook_timeout_seconds),
-            ACTION_CAPTURE_BYTES,
+            self.preview_bytes(),
         )
         .map_err(|error| error.to_string())?;
         // A runbook may well print what it read from hosts: untrusted content.
@@ -1279,7 +1284,7 @@ impl Actuator {
             &target,
             &request.action,
             Duration::from_secs(self.settings.talosctl_timeout_seconds),
-            ACTION_CAPTURE_BYTES,
+            self.preview_bytes(),
         )
         .map_err(|error| error.to_string())?;
         self.mark_untrusted("run_action", request_id, "read host output");

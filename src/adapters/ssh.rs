@@ -86,6 +86,9 @@ pub struct SshOptions<'a> {
     pub control_persist_seconds: u64,
     /// How many commands may run on one host at once; the rest wait their turn.
     pub max_sessions_per_host: usize,
+    /// Trust a host without a pinned key on first use (`StrictHostKeyChecking=accept-new`): its
+    /// key is then kept in praxis's `known_hosts` file for that host and checked ever after.
+    pub accept_new_host_keys: bool,
 }
 
 /// The ssh argv for `command` on `target`. With multiplexing on, praxis opens the same session
@@ -149,9 +152,14 @@ fn client_argv(target: &SshTarget, options: &SshOptions<'_>, control: &[String])
         .identity
         .unwrap_or(Path::new("<ssh_identity_file is not configured>"));
     let mut argv: Vec<String> = vec!["ssh".into(), "-F".into(), "/dev/null".into()];
+    let checking = if target.host_key.is_none() && options.accept_new_host_keys {
+        "StrictHostKeyChecking=accept-new"
+    } else {
+        "StrictHostKeyChecking=yes"
+    };
     let settings = [
         "BatchMode=yes".to_owned(),
-        "StrictHostKeyChecking=yes".to_owned(),
+        checking.to_owned(),
         format!("UserKnownHostsFile={}", known_hosts.display()),
         "GlobalKnownHostsFile=/dev/null".to_owned(),
         format!("ConnectTimeout={CONNECT_TIMEOUT_SECONDS}"),
@@ -216,10 +224,9 @@ pub fn run(
     options: &SshOptions<'_>,
     capture_limit: usize,
 ) -> Result<ChildOutcome, SshError> {
-    let host_key = target
-        .host_key
-        .as_deref()
-        .ok_or_else(|| SshError::NoHostKey(target.host.clone()))?;
+    if target.host_key.is_none() && !options.accept_new_host_keys {
+        return Err(SshError::NoHostKey(target.host.clone()));
+    }
     options.identity.ok_or(SshError::NoIdentity)?;
     let started = Instant::now();
     let _slot = HOST_SLOTS.acquire(
@@ -227,7 +234,17 @@ pub fn run(
         options.max_sessions_per_host,
         options.timeout,
     )?;
-    write_known_hosts(options.state_dir, target, host_key)?;
+    if let Some(host_key) = &target.host_key {
+        write_known_hosts(options.state_dir, target, host_key)?;
+    } else {
+        // Trust on first use: ssh adds the key to this host's own file, which is never
+        // rewritten, so a changed key is refused from then on.
+        let directory = options.state_dir.join("ssh");
+        fs::create_dir_all(&directory).map_err(|source| SshError::KnownHosts {
+            path: directory.clone(),
+            source,
+        })?;
+    }
     if let Some(path) = control_path(target, options) {
         let directory = mux_directory(options.state_dir);
         fs::DirBuilder::new()
@@ -484,6 +501,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             control_persist_seconds: persist,
             max_sessions_per_host: 2,
+            accept_new_host_keys: false,
         }
     }
 
@@ -528,6 +546,29 @@ mod tests {
         assert_eq!(
             remote_command(&windows, &options, "Get-Service"),
             "Get-Service"
+        );
+    }
+
+    #[test]
+    fn an_unpinned_host_is_refused_unless_trust_on_first_use_is_configured() {
+        let state = Path::new("/var/lib/praxis");
+        let unpinned = SshTarget {
+            host_key: None,
+            ..target()
+        };
+        assert!(matches!(
+            run(&unpinned, "uptime", &options(state, 60), 1024),
+            Err(SshError::NoHostKey(_))
+        ));
+        let mut trusting = options(state, 60);
+        trusting.accept_new_host_keys = true;
+        assert!(
+            argv(&unpinned, &trusting, "uptime")
+                .contains(&"StrictHostKeyChecking=accept-new".to_owned())
+        );
+        // A pinned key is checked strictly whatever the setting.
+        assert!(
+            argv(&target(), &trusting, "uptime").contains(&"StrictHostKeyChecking=yes".to_owned())
         );
     }
 

@@ -25,7 +25,10 @@
 //!    `active_state`, `sub_state`) or a Windows service (`name` and `status` plus
 //!    `service_type` or `start_type`; value: `status`, `start_type`, `service_type`).
 //!    Predicate `service:<name>`.
-//! 4. Package: the row has `name` and `version` and is not an `os_version` row (one with
+//! 4. Mount: the row has `path`, `device` and `blocks` (the `mounts` table). Predicate
+//!    `mount:<path>`. Value: `device`, `type`, `blocks_size`, `blocks`, `blocks_free` and
+//!    `blocks_available`, each when present.
+//! 5. Package: the row has `name` and `version` and is not an `os_version` row (one with
 //!    `codename`, `platform_like`, or both `major` and `minor`). Predicate `package:<name>`.
 //!    Value: `version`, plus `arch`, `source`, `release` and `epoch` when present (`release`
 //!    and `epoch` complete RPM versions).
@@ -54,6 +57,8 @@ enum RowKind {
     Service,
     /// The row comes from `deb_packages`, `rpm_packages` or another table of installed software.
     Package,
+    /// The row comes from `mounts` (a mounted filesystem and its space).
+    Mount,
 }
 
 /// Tallies of rows that did not become typed facts, for the caller's notes.
@@ -173,6 +178,9 @@ fn row_kind(row: &Map<String, Value>) -> Option<RowKind> {
     if row.contains_key("username") && row.contains_key("uid") {
         return Some(RowKind::User);
     }
+    if row.contains_key("path") && row.contains_key("device") && row.contains_key("blocks") {
+        return Some(RowKind::Mount);
+    }
     if is_systemd_service_row(row) || is_windows_service_row(row) {
         return Some(RowKind::Service);
     }
@@ -252,6 +260,23 @@ fn typed_fact(row: &Map<String, Value>, kind: RowKind) -> Option<ParsedFact> {
                     ),
                 })
             }
+        }
+        RowKind::Mount => {
+            let path = column_text(row, "path")?;
+            Some(ParsedFact {
+                predicate: compose_predicate("mount", &path)?,
+                value: pick_columns(
+                    row,
+                    &[
+                        ("device", "device"),
+                        ("type", "type"),
+                        ("blocks_size", "blocks_size"),
+                        ("blocks", "blocks"),
+                        ("blocks_free", "blocks_free"),
+                        ("blocks_available", "blocks_available"),
+                    ],
+                ),
+            })
         }
         RowKind::Package => {
             let package_name = column_text(row, "name")?;

@@ -67,6 +67,14 @@ pub const PROBES: &[Probe] = &[
         predicate: "systemd_units",
         convert: systemd_rows,
     },
+    Probe {
+        name: "disks",
+        // Every mounted filesystem with its size and free space, in bytes.
+        command: "df -PT -B1",
+        collector: Collector::Osquery,
+        predicate: "mounts",
+        convert: df_rows,
+    },
 ];
 
 /// The probe named `name`.
@@ -123,6 +131,29 @@ fn ss_rows(output: &str) -> String {
                 let (address, port) = local.rsplit_once(':')?;
                 let port: u16 = port.parse().ok()?;
                 Some(json!({"protocol": "tcp", "address": address.trim_matches(['[', ']']), "port": port}))
+            })
+            .collect(),
+    )
+}
+
+/// `df -PT -B1` lines (`/dev/vda ext4 270553174016 33159426048 64413323264 34% /`) →
+/// osquery-style `mounts` rows (block size 1, so blocks are bytes).
+fn df_rows(output: &str) -> String {
+    rows(
+        output
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let [device, kind, total, used, available, _capacity, path @ ..] = fields.as_slice() else {
+                    return None;
+                };
+                let number = |text: &str| text.parse::<u64>().ok();
+                let (total, used, available) = (number(total)?, number(used)?, number(available)?);
+                (!path.is_empty()).then(|| {
+                    json!({"device": device, "type": kind, "path": path.join(" "), "blocks_size": 1,
+                        "blocks": total, "blocks_free": total.saturating_sub(used), "blocks_available": available})
+                })
             })
             .collect(),
     )
@@ -238,6 +269,26 @@ mod tests {
                 .iter()
                 .any(|fact| fact.predicate == "service:nginx.service"),
             "{units:?}"
+        );
+        let mounts = crate::collectors::parse(
+            Collector::Osquery,
+            &df_rows(
+                "Filesystem Type 1-blocks Used Available Capacity Mounted on\n/dev/vda ext4 1000 400 500 44% /\ntmpfs tmpfs 10 0 10 0% /run/my mount\nbroken line\n",
+            ),
+            Some("mounts"),
+        );
+        let root = mounts
+            .facts
+            .iter()
+            .find(|fact| fact.predicate == "mount:/")
+            .unwrap_or_else(|| panic!("{mounts:?}"));
+        assert_eq!(root.value["blocks_available"], json!(500));
+        assert_eq!(root.value["blocks_free"], json!(600));
+        assert!(
+            mounts
+                .facts
+                .iter()
+                .any(|fact| fact.predicate == "mount:/run/my mount")
         );
         let sysv = crate::collectors::parse(
             Collector::Osquery,

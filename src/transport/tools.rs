@@ -257,6 +257,7 @@ enum ProbeArg {
     Users,
     ListeningPorts,
     Services,
+    Disks,
 }
 
 impl ProbeArg {
@@ -267,6 +268,7 @@ impl ProbeArg {
             ProbeArg::Users => "users",
             ProbeArg::ListeningPorts => "listening_ports",
             ProbeArg::Services => "services",
+            ProbeArg::Disks => "disks",
         }
     }
 }
@@ -651,7 +653,7 @@ pub(crate) fn tool_list() -> Vec<Tool> {
         .with_annotations(read_only("Fact history")),
         Tool::new(
             "collect",
-            "Run a built-in read-only probe (os_release, packages, users, listening_ports, services) on an inventory host over the adapter its type allows, and ingest the result as observed facts (typed package:, user:, port:, service: facts where they apply). With `group` instead of `host`, every host of the group is probed concurrently and the result lists each host's outcome; a slow or unreachable host does not hold up the others. T0; the session is then marked as holding untrusted content.",
+            "Run a built-in read-only probe (os_release, packages, users, listening_ports, services, disks) on an inventory host over the adapter its type allows, and ingest the result as observed facts (typed package:, user:, port:, service:, mount: facts where they apply). With `group` instead of `host`, every host of the group is probed concurrently and the result lists each host's outcome; a slow or unreachable host does not hold up the others. T0; the session is then marked as holding untrusted content.",
             rmcp::handler::server::tool::schema_for_type::<CollectArgs>(),
         )
         .with_title("Collect from a host")

@@ -241,6 +241,7 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
         ("users", "user:aiops"),
         ("listening_ports", "port:tcp/"),
         ("services", "service:"),
+        ("disks", "mount:"),
     ] {
         let collected = session.call("collect", json!({"group": "lab", "probe": probe}));
         for entry in per_host(&collected, &hosts) {
@@ -257,7 +258,13 @@ fn t0_actions_run_on_real_sshd_hosts_and_state_changes_stop_at_a_preview() {
     for (name, _, _) in &hosts {
         let facts = session.call("query_facts", json!({"subject": format!("host:{name}")}));
         let facts = facts["structuredContent"]["facts"].as_array().unwrap();
-        for typed in ["package:nginx", "user:aiops", "port:tcp/", "service:"] {
+        for typed in [
+            "package:nginx",
+            "user:aiops",
+            "port:tcp/",
+            "service:",
+            "mount:/",
+        ] {
             assert!(
                 facts
                     .iter()
@@ -1225,4 +1232,73 @@ fn an_irreversible_talos_action_is_previewed_with_its_health_preflight_and_never
         "{ran:?}"
     );
     assert_eq!(denied_codes(&directory.records()), ["approval-required"]);
+}
+
+#[test]
+fn an_unpinned_host_is_refused_unless_trust_on_first_use_is_configured() {
+    let lab = Lab::up(
+        "tofu",
+        1,
+        3100 + u16::try_from(std::process::id() % 90).unwrap(),
+        &[],
+    );
+    let (name, address, port) = lab.hosts()[0].clone();
+    let directory = StateDir::initialised("tofu");
+    let file = directory.root.join("fleet.toml");
+    std::fs::write(
+        &file,
+        format!("[hosts.{name}]\nhost_type = \"linux\"\nssh = {{ address = \"{address}\", port = {port}, user = \"aiops\" }}\n"),
+    )
+    .unwrap();
+    assert!(
+        directory
+            .run(&["fleet", "import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let identity = lab.directory.join("client/id_ed25519");
+    let hostname = |trust: &str| {
+        let mut session = Session::start_with(
+            &directory,
+            &[
+                ("PRAXIS_SSH_IDENTITY_FILE", identity.to_str().unwrap()),
+                ("PRAXIS_SSH_ACCEPT_NEW_HOST_KEYS", trust),
+            ],
+        );
+        session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+        let answer = session.call(
+            "run_action",
+            json!({"adapter": "ssh", "host": name, "action": "hostname", "dry_run": false}),
+        );
+        assert_eq!(session.finish().0, 0);
+        answer
+    };
+    let refused = hostname("false");
+    assert_eq!(refusal_code(&refused), Some("tool-failed"), "{refused}");
+    assert!(
+        refused.to_string().contains("no pinned host key"),
+        "{refused}"
+    );
+    let trusted = hostname("true");
+    assert_eq!(refusal_code(&trusted), None, "{trusted}");
+    assert_eq!(
+        trusted["structuredContent"]["output"]
+            .as_str()
+            .unwrap()
+            .trim(),
+        name
+    );
+    // The key seen first is the host's real key, and it is what praxis checks from now on.
+    let kept = std::fs::read_to_string(
+        directory
+            .state()
+            .join("ssh")
+            .join(format!("known_hosts-{name}")),
+    )
+    .unwrap();
+    let real = lab.host_key(&address, port);
+    assert!(
+        kept.contains(real.split_whitespace().nth(1).unwrap()),
+        "{kept} does not hold {real}"
+    );
 }
