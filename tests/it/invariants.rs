@@ -337,18 +337,9 @@ fn invariant_9_scoped_revocable_credentials_refuse_out_of_scope_actions_from_the
         ),
     )
     .unwrap();
-    let file = directory.root.join("fleet.toml");
-    std::fs::write(
-        &file,
+    directory.import_inventory(
         "[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"] }\n\n\
          [hosts.worker-2]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.3\"] }\n",
-    )
-    .unwrap();
-    assert!(
-        directory
-            .run(&["fleet", "import", file.to_str().unwrap()])
-            .status
-            .success()
     );
     let config_variable = ("PRAXIS_CONFIG", config.to_str().unwrap());
     let mut session = Session::start_with(&directory, &[config_variable]);

@@ -512,21 +512,10 @@ fn the_nginx_bad_config_incident_is_diagnosed_through_praxis_alone() {
     std::fs::write(&config, text.replace("return 200", "retrun 200")).unwrap();
 
     let directory = StateDir::initialised("nginx-incident");
-    let file = directory.root.join("fleet.toml");
-    std::fs::write(
-        &file,
-        format!(
+    directory.import_inventory(&format!(
             "[hosts.{name}]\nhost_type = \"linux\"\nssh = {{ address = \"{address}\", port = {host_port}, user = \"aiops\", host_key = \"{}\" }}\n",
             lab.host_key(&address, host_port)
-        ),
-    )
-    .unwrap();
-    assert!(
-        directory
-            .run(&["fleet", "import", file.to_str().unwrap()])
-            .status
-            .success()
-    );
+        ));
     let identity = lab.directory.join("client/id_ed25519");
     let mut session = Session::start_with(
         &directory,
@@ -569,19 +558,8 @@ fn talos_reads_run_through_the_talosctl_double_with_the_inventorys_targets() {
     // every argv it receives, so the test sees exactly what praxis ran.
     let directory = StateDir::initialised("talos-double");
     let (wrapper, talosconfig, state) = talos_double(&directory);
-    let file = directory.root.join("fleet.toml");
-    std::fs::write(
-        &file,
-        "[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"], endpoints = [\"127.0.30.1\"] }\n\n\
-         [hosts.worker-2]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.3\"] }\n",
-    )
-    .unwrap();
-    assert!(
-        directory
-            .run(&["fleet", "import", file.to_str().unwrap()])
-            .status
-            .success()
-    );
+    directory.import_inventory("[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"], endpoints = [\"127.0.30.1\"] }\n\n\
+         [hosts.worker-2]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.3\"] }\n");
     let mut session = Session::start_with(
         &directory,
         &[
@@ -1167,17 +1145,8 @@ fn an_irreversible_talos_action_is_previewed_with_its_health_preflight_and_never
     // T3 preview is allowed at all.
     let directory = StateDir::initialised("talos-preflight");
     let (wrapper, talosconfig, state) = talos_double(&directory);
-    let file = directory.root.join("fleet.toml");
-    std::fs::write(
-        &file,
+    directory.import_inventory(
         "[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"] }\n",
-    )
-    .unwrap();
-    assert!(
-        directory
-            .run(&["fleet", "import", file.to_str().unwrap()])
-            .status
-            .success()
     );
     let mut session = Session::start_with(
         &directory,
@@ -1244,18 +1213,7 @@ fn an_unpinned_host_is_refused_unless_trust_on_first_use_is_configured() {
     );
     let (name, address, port) = lab.hosts()[0].clone();
     let directory = StateDir::initialised("tofu");
-    let file = directory.root.join("fleet.toml");
-    std::fs::write(
-        &file,
-        format!("[hosts.{name}]\nhost_type = \"linux\"\nssh = {{ address = \"{address}\", port = {port}, user = \"aiops\" }}\n"),
-    )
-    .unwrap();
-    assert!(
-        directory
-            .run(&["fleet", "import", file.to_str().unwrap()])
-            .status
-            .success()
-    );
+    directory.import_inventory(&format!("[hosts.{name}]\nhost_type = \"linux\"\nssh = {{ address = \"{address}\", port = {port}, user = \"aiops\" }}\n"));
     let identity = lab.directory.join("client/id_ed25519");
     let hostname = |trust: &str| {
         let mut session = Session::start_with(

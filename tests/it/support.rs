@@ -71,6 +71,18 @@ impl StateDir {
         self.praxis(arguments).output().unwrap()
     }
 
+    /// Writes `inventory` (praxis TOML) to `fleet.toml` and imports it; panics if refused.
+    pub fn import_inventory(&self, inventory: &str) {
+        let file = self.root.join("fleet.toml");
+        std::fs::write(&file, inventory).unwrap();
+        let imported = self.run(&["fleet", "import", file.to_str().unwrap()]);
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+    }
+
     /// `praxis audit verify --json` as (exit code, verdict).
     pub fn verify(&self) -> (i32, Value) {
         let output = self.run(&["audit", "verify", "--json"]);
