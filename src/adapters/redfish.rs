@@ -266,6 +266,42 @@ pub fn get(
     egress: &EgressPolicy,
     timeout: Duration,
 ) -> Result<HttpResponse, RedfishError> {
+    exchange(target, Exchange::Get(path), credential, egress, timeout)
+}
+
+/// Sends `ComputerSystem.Reset` with `reset_type` to the system resource of `target`: the
+/// request `request_preview` shows. The adapter does not judge it; the actuator reaches this
+/// only for an approved action (issue 7), and the lab tests call it directly.
+pub fn reset(
+    target: &RedfishTarget,
+    reset_type: &str,
+    credential: &RedfishCredential,
+    egress: &EgressPolicy,
+    timeout: Duration,
+) -> Result<HttpResponse, RedfishError> {
+    exchange(
+        target,
+        Exchange::Reset(reset_type),
+        credential,
+        egress,
+        timeout,
+    )
+}
+
+/// One request praxis makes of a BMC.
+#[derive(Clone, Copy)]
+enum Exchange<'a> {
+    Get(Option<&'a str>),
+    Reset(&'a str),
+}
+
+fn exchange(
+    target: &RedfishTarget,
+    what: Exchange<'_>,
+    credential: &RedfishCredential,
+    egress: &EgressPolicy,
+    timeout: Duration,
+) -> Result<HttpResponse, RedfishError> {
     let url = BmcUrl::parse(&target.url)?;
     let addresses = checked_addresses(target, &url, egress)?;
     let address = SocketAddr::new(addresses[0], url.port);
@@ -286,9 +322,24 @@ pub fn get(
     let connection = rustls::ClientConnection::new(config, server_name)
         .map_err(|error| RedfishError::Connect(address, error.to_string()))?;
     let mut stream = rustls::StreamOwned::new(connection, tcp);
+    let (method, path, body) = match what {
+        Exchange::Get(path) => ("GET", path.unwrap_or(&url.path).to_owned(), String::new()),
+        Exchange::Reset(reset_type) => (
+            "POST",
+            format!("{}/Actions/ComputerSystem.Reset", url.path),
+            json!({ "ResetType": reset_type }).to_string(),
+        ),
+    };
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nAccept: application/json\r\nUser-Agent: praxis/{}\r\nConnection: close\r\n\r\n",
-        path.unwrap_or(&url.path),
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\nAccept: application/json\r\nUser-Agent: praxis/{}\r\n{content}Connection: close\r\n\r\n{body}",
         url.origin().trim_start_matches("https://"),
         base64(format!("{}:{}", credential.user, credential.password).as_bytes()),
         env!("CARGO_PKG_VERSION"),

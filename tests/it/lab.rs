@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use praxis::adapters::redfish;
 use serde_json::{Value, json};
 
 use crate::support::{Session, StateDir, denied_codes, refusal_code, talos_double};
@@ -1011,6 +1012,40 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
         "the credential reached the audit trail"
     );
     assert_eq!(directory.verify().0, 0);
+
+    // The adapter's write path, which the actuator reaches only for an approved action
+    // (issue 7), sends exactly the previewed request; the emulator obeys it.
+    let target = redfish::RedfishTarget {
+        host: "bmc-1".into(),
+        url: format!("{}{system}", bmc.base),
+        address: None,
+    };
+    let credential = redfish::RedfishCredential {
+        user: "admin".into(),
+        password: "password".into(),
+        ca_pem: std::fs::read(bmc.directory.join("ca.crt")).unwrap(),
+    };
+    let egress = praxis::adapters::egress::EgressPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let timeout = std::time::Duration::from_secs(10);
+    let power = || {
+        let response = redfish::get(&target, None, &credential, &egress, timeout).unwrap();
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        body["PowerState"].as_str().unwrap_or_default().to_owned()
+    };
+    for (reset, expected) in [("ForceOff", "Off"), ("On", "On")] {
+        let sent = redfish::reset(&target, reset, &credential, &egress, timeout).unwrap();
+        assert!(
+            (200..300).contains(&sent.status),
+            "{reset}: HTTP {}",
+            sent.status
+        );
+        // sushy applies a reset a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while power() != expected && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        assert_eq!(power(), expected, "after {reset}");
+    }
 }
 
 #[test]
