@@ -56,9 +56,14 @@ pub enum Command {
     Serve,
     /// Create the state directory (mode 0700) and the state database (mode 0600).
     Init,
-    /// Check the configuration, permissions, database, audit chain and kill switch.
-    /// Exits 1 if any problem is found.
-    Doctor,
+    /// Check the configuration, permissions, database, audit chain, kill switch, adapters and
+    /// credentials. Exits 1 if any problem is found.
+    Doctor {
+        /// Also try one TCP connection to every inventory host (ssh port, Talos apid 50000,
+        /// the BMC's checked address); nothing is sent.
+        #[arg(long)]
+        reach: bool,
+    },
     /// Trip the kill switch: every tool call is refused until `praxis resume`.
     Kill {
         /// Why the fleet must stop (recorded in the sentinel and the audit trail).
@@ -271,7 +276,7 @@ pub fn init_tracing(cli: &Cli) {
     let default = match cli.command {
         Command::Serve => "info",
         Command::Init
-        | Command::Doctor
+        | Command::Doctor { .. }
         | Command::Kill { .. }
         | Command::Resume { .. }
         | Command::Audit(_)
@@ -312,7 +317,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Serve => serve(settings),
         Command::Init => init(&settings),
-        Command::Doctor => doctor(&settings),
+        Command::Doctor { reach } => doctor(&settings, reach),
         Command::Kill { reason } => kill(&settings, &reason),
         Command::Resume { reason } => resume(&settings, reason.as_deref()),
         Command::Audit(AuditCommand::Verify { json }) => audit_verify(&settings, json),
@@ -984,7 +989,7 @@ fn is_private(mode: u32) -> bool {
     clippy::too_many_lines,
     reason = "a flat checklist reads best in one place"
 )]
-fn doctor(settings: &Settings) -> Result<u8, Failure> {
+fn doctor(settings: &Settings, reach: bool) -> Result<u8, Failure> {
     let mut out = io::stdout().lock();
     let mut problems = 0u32;
     let mut report = |ok: bool, what: &str, detail: String| -> io::Result<()> {
@@ -1089,6 +1094,11 @@ fn doctor(settings: &Settings) -> Result<u8, Failure> {
     for (what, ok, detail) in adapter_checks(settings) {
         report(ok, what, detail)?;
     }
+    if reach {
+        for (host, ok, detail) in reach_checks(settings)? {
+            report(ok, &format!("reach {host}"), detail)?;
+        }
+    }
     if problems == 0 {
         writeln!(out, "doctor: no problems found")?;
         Ok(0)
@@ -1096,6 +1106,60 @@ fn doctor(settings: &Settings) -> Result<u8, Failure> {
         writeln!(out, "doctor: {problems} problem(s) found")?;
         Ok(1)
     }
+}
+
+/// One TCP connection to every inventory host, where its type says it listens.
+fn reach_checks(settings: &Settings) -> Result<Vec<(String, bool, String)>, Failure> {
+    use crate::adapters::reach;
+    let timeout = std::time::Duration::from_secs(3);
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+    let hosts = store.facts_as_of(&FactQuery {
+        subject: None,
+        predicate: Some(crate::actuator::INVENTORY_PREDICATE),
+        fact_type: Some(FactType::Desired),
+        valid_at: end_of_time,
+        known_at: end_of_time,
+    })?;
+    let answered =
+        |result: Result<(std::net::SocketAddr, std::time::Duration), String>| match result {
+            Ok((address, took)) => (
+                true,
+                format!("{address} answers ({:.1} ms)", took.as_secs_f64() * 1_000.0),
+            ),
+            Err(problem) => (false, problem),
+        };
+    let mut checks = Vec::new();
+    for host in &hosts {
+        let name = host.value["name"].as_str().unwrap_or("?").to_owned();
+        let connection = &host.value["connection"];
+        let (ok, detail) = if let Ok(target) =
+            crate::actuator::action::ssh_target(Some(&host.value), &name)
+        {
+            answered(reach::tcp(&target.address, target.port, timeout))
+        } else if let Some(node) = connection["talos"]["nodes"][0].as_str() {
+            answered(reach::tcp(node, 50_000, timeout))
+        } else if let Ok(target) = crate::actuator::action::redfish_target(Some(&host.value), &name)
+        {
+            let egress = crate::actuator::action::egress_policy(settings);
+            match crate::adapters::redfish::BmcUrl::parse(&target.url).and_then(|url| {
+                crate::adapters::redfish::checked_addresses(&target, &url, &egress)
+                    .map(|addresses| std::net::SocketAddr::new(addresses[0], url.port))
+            }) {
+                Ok(address) => {
+                    answered(reach::tcp_to(address, timeout).map(|took| (address, took)))
+                }
+                Err(error) => (false, error.to_string()),
+            }
+        } else {
+            (
+                true,
+                "nothing to reach (no ssh, Talos or Redfish connection)".to_owned(),
+            )
+        };
+        checks.push((name, ok, detail));
+    }
+    Ok(checks)
 }
 
 fn fleet_list(settings: &Settings, as_json: bool) -> Result<u8, Failure> {

@@ -9,6 +9,7 @@ pub mod ansible;
 pub mod confine;
 pub mod egress;
 pub mod process;
+pub mod reach;
 pub mod redfish;
 pub mod runbook;
 pub mod ssh;

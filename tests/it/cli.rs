@@ -255,3 +255,45 @@ fn the_export_reverifies_outside_praxis() {
     assert!(show.status.success());
     assert_eq!(String::from_utf8_lossy(&show.stdout).lines().count(), 3);
 }
+
+#[test]
+fn doctor_reach_connects_once_to_every_inventory_host() {
+    let directory = StateDir::initialised("doctor-reach");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = {
+        let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        spare.local_addr().unwrap().port()
+    };
+    directory.import_inventory(&format!(
+        "[hosts.up]\nhost_type = \"linux\"\nssh = {{ address = \"127.0.0.1\", port = {open} }}\n\n\
+         [hosts.down]\nhost_type = \"linux\"\nssh = {{ address = \"127.0.0.1\", port = {closed} }}\n\n\
+         [hosts.bmc-meta]\nhost_type = \"bmc\"\nredfish = {{ url = \"https://169.254.169.254/redfish/v1/Systems/1\" }}\n\n\
+         [hosts.vpc]\nhost_type = \"cloud\"\n"
+    ));
+    let without = directory.run(&["doctor"]);
+    assert!(
+        !String::from_utf8_lossy(&without.stdout).contains("reach "),
+        "doctor touches no host unless asked"
+    );
+    let output = directory.run(&["doctor", "--reach"]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("ok      reach up: 127.0.0.1:{open} answers")),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("PROBLEM reach down: 127.0.0.1:{closed}")),
+        "{report}"
+    );
+    assert!(
+        report.contains("PROBLEM reach bmc-meta: the BMC's address is refused"),
+        "the egress filter holds for doctor too: {report}"
+    );
+    assert!(
+        report.contains("ok      reach vpc: nothing to reach"),
+        "{report}"
+    );
+    drop(listener);
+}
