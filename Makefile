@@ -73,6 +73,7 @@ lab-down:
 bench:
 	$(CARGO) bench --locked --bench praxis_bench
 	$(CARGO) bench --locked --bench fleet_bench
+	$(CARGO) bench --locked --bench drift_bench
 	$(CARGO) bench --locked --bench fanout_bench
 
 # Runs every fuzz target for FUZZ_SECONDS each (libFuzzer via cargo-fuzz). Only a stable

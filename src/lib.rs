@@ -29,6 +29,7 @@ pub mod collectors;
 pub mod config;
 pub mod credentials;
 pub mod digest;
+pub mod drift;
 pub mod entropy;
 pub mod fleet;
 pub mod inventory;
