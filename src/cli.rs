@@ -1492,6 +1492,7 @@ fn policy_check(settings: &Settings, directory: Option<PathBuf>) -> Result<u8, F
         checked.policy_dir = Some(directory);
     }
     let mut out = io::stdout().lock();
+    let mut code = 0;
     match checked.load_policy() {
         Ok(policy) => {
             writeln!(
@@ -1500,15 +1501,24 @@ fn policy_check(settings: &Settings, directory: Option<PathBuf>) -> Result<u8, F
                 policy.command_rule_count(),
                 policy.hash()
             )?;
-            Ok(0)
         }
         Err(error) => {
             for problem in error.to_string().split("; ") {
                 writeln!(out, "problem: {problem}")?;
             }
-            Ok(1)
+            code = 1;
         }
     }
+    match checked.load_baselines() {
+        Ok(expectations) => writeln!(out, "baselines ok: {} expectations", expectations.len())?,
+        Err(problems) => {
+            for problem in problems {
+                writeln!(out, "problem: {problem}")?;
+            }
+            code = 1;
+        }
+    }
+    Ok(code)
 }
 
 /// One operator test case.

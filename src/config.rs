@@ -587,6 +587,49 @@ impl Settings {
     }
 
     /// Loads the policy in force: the operator's `policy_dir` if set, else the embedded default.
+    /// The expectations of `<policy_dir>/baselines/*.toml` (none without a policy directory or
+    /// a baselines directory); every problem of every file, or all of them.
+    pub fn load_baselines(&self) -> Result<Vec<crate::drift::baseline::Expectation>, Vec<String>> {
+        let Some(directory) = &self.policy_dir else {
+            return Ok(Vec::new());
+        };
+        let directory = directory.join("baselines");
+        let entries = match fs::read_dir(&directory) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(vec![format!("{}: {error}", directory.display())]),
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "toml")
+            })
+            .collect();
+        paths.sort();
+        let mut expectations = Vec::new();
+        let mut problems = Vec::new();
+        for path in paths {
+            let name = format!(
+                "baselines/{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+            match fs::read_to_string(&path) {
+                Ok(text) => match crate::drift::baseline::parse(&name, &text) {
+                    Ok(mut parsed) => expectations.append(&mut parsed),
+                    Err(mut found) => problems.append(&mut found),
+                },
+                Err(error) => problems.push(format!("{name}: {error}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(expectations)
+        } else {
+            Err(problems)
+        }
+    }
+
     pub fn load_policy(&self) -> Result<Policy, ConfigError> {
         let Some(directory) = &self.policy_dir else {
             return Policy::default_policy().map_err(|diagnostics| {

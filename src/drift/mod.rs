@@ -11,6 +11,8 @@
 //! - every desired (subject, predicate) lands in exactly one of match, missing, changed;
 //! - the findings do not depend on the order of either input.
 
+pub mod baseline;
+
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -159,3 +159,40 @@ fn policy_explain_check_and_test_from_the_command_line() {
         String::from_utf8_lossy(&fine.stdout)
     );
 }
+
+#[test]
+fn a_malformed_baseline_file_is_refused_by_policy_check_with_file_and_key() {
+    let directory = crate::support::StateDir::initialised("baselines");
+    let policy = directory.root.join("policy");
+    std::fs::create_dir_all(policy.join("baselines")).unwrap();
+    for file in ["commands.toml", "default.toml"] {
+        std::fs::copy(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policy")
+                .join(file),
+            policy.join(file),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        policy.join("baselines/web.toml"),
+        "schema = 1\n[[expect]]\nid = \"no-root\"\ngroups = [\"web\"]\npredicate = \"sshd_config:PermitRootLogin\"\nequals = \"no\"\n",
+    )
+    .unwrap();
+    let fine = directory.run(&["policy", "check", policy.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&fine.stdout);
+    assert!(fine.status.success(), "{report}");
+    assert!(report.contains("baselines ok: 1 expectations"), "{report}");
+    std::fs::write(
+        policy.join("baselines/db.toml"),
+        "schema = 1\n[[expect]]\nid = \"pg\"\ngroups = [\"db\"]\npredicate = \"package:postgresql\"\nat_least_version = \"15\"\nseverity = \"urgent\"\n",
+    )
+    .unwrap();
+    let broken = directory.run(&["policy", "check", policy.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("problem: baselines/db.toml: expect[0].severity"),
+        "{report}"
+    );
+}
