@@ -88,6 +88,36 @@ pub enum Command {
     /// The named credentials adapters use: list them with their scope, or revoke one.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Desired state for the drift engine: bless a subject's observed state as known-good, or
+    /// show its baseline and history.
+    #[command(subcommand)]
+    Drift(DriftCommand),
+}
+
+/// `praxis drift ...`.
+#[derive(Subcommand, Debug)]
+pub enum DriftCommand {
+    /// Turn the subject's current observed facts into its known-good baseline (an operator, in a
+    /// terminal). Re-blessing supersedes: without --predicates the baseline becomes exactly the
+    /// current observed state; with them, only those predicates change. Audited.
+    Bless {
+        /// The subject, e.g. `host:web-1`.
+        subject: String,
+        /// Only these predicates (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        predicates: Vec<String>,
+        /// Why (recorded with the facts and in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The subject's known-good baseline now, and every version of it.
+    Show {
+        /// The subject, e.g. `host:web-1`.
+        subject: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `praxis credentials ...`.
@@ -282,7 +312,8 @@ pub fn init_tracing(cli: &Cli) {
         | Command::Audit(_)
         | Command::Fleet(_)
         | Command::Policy(_)
-        | Command::Credentials(_) => "warn",
+        | Command::Credentials(_)
+        | Command::Drift(_) => "warn",
     };
     let requested = std::env::var("PRAXIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -350,7 +381,134 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Credentials(CredentialsCommand::Revoke { name, reason }) => {
             credentials_revoke(&settings, &name, reason.as_deref())
         }
+        Command::Drift(DriftCommand::Bless {
+            subject,
+            predicates,
+            reason,
+        }) => drift_bless(&settings, &subject, &predicates, reason.as_deref()),
+        Command::Drift(DriftCommand::Show { subject, json }) => {
+            drift_show(&settings, &subject, json)
+        }
     }
+}
+
+fn drift_bless(
+    settings: &Settings,
+    subject: &str,
+    predicates: &[String],
+    reason: Option<&str>,
+) -> Result<u8, Failure> {
+    use crate::fleet::FactKey;
+    use crate::store::facts::{NewFact, PutOutcome};
+    if !io::stdin().is_terminal() {
+        return Err(Failure::failed(
+            "praxis drift bless must be run by an operator in a terminal (stdin is not a terminal); nothing was blessed",
+        ));
+    }
+    let policy = load_policy(settings)?;
+    let store = Store::open(&settings.database, OpenMode::MustExist)?;
+    let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+    let current = |fact_type| {
+        store.facts_as_of(&FactQuery {
+            subject: Some(subject),
+            predicate: None,
+            fact_type: Some(fact_type),
+            valid_at: end_of_time,
+            known_at: end_of_time,
+        })
+    };
+    let wanted =
+        |predicate: &str| predicates.is_empty() || predicates.iter().any(|name| name == predicate);
+    let observed: Vec<FactVersion> = current(FactType::Observed)?
+        .into_iter()
+        .filter(|version| wanted(&version.key.predicate))
+        .collect();
+    if observed.is_empty() {
+        return Err(Failure::failed(format!(
+            "{subject} has no observed facts{} to bless; collect them first",
+            if predicates.is_empty() {
+                ""
+            } else {
+                " with those predicates"
+            }
+        )));
+    }
+    let now = SystemClock::default().now();
+    let puts: Vec<NewFact> = observed
+        .iter()
+        .map(|version| NewFact {
+            key: FactKey {
+                subject: subject.to_owned(),
+                predicate: version.key.predicate.clone(),
+                fact_type: FactType::KnownGood,
+            },
+            value: version.value.clone(),
+            valid_from: now,
+        })
+        .collect();
+    // Without --predicates the baseline becomes exactly what is observed now.
+    let blessed: std::collections::BTreeSet<&str> = observed
+        .iter()
+        .map(|version| version.key.predicate.as_str())
+        .collect();
+    let retractions: Vec<FactKey> = if predicates.is_empty() {
+        current(FactType::KnownGood)?
+            .into_iter()
+            .filter(|version| !blessed.contains(version.key.predicate.as_str()))
+            .map(|version| version.key)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let provenance = crate::fleet::Provenance {
+        actor: operator_name(),
+        reason: Some(format!(
+            "praxis drift bless{}",
+            reason
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default()
+        )),
+    };
+    let (outcomes, retracted, _) = store
+        .apply_changes(&puts, &retractions, &provenance, now)
+        .map_err(|error| Failure::failed(error.to_string()))?;
+    let changed = outcomes
+        .iter()
+        .filter(|outcome| **outcome != PutOutcome::Unchanged)
+        .count();
+    let seq = record_operator_action(
+        store,
+        settings,
+        &policy,
+        "cli.drift-bless",
+        &json!({"operator": provenance.actor, "subject": subject, "predicates": blessed,
+            "changed": changed, "retracted": retracted, "reason": reason}),
+        None,
+    )?;
+    writeln!(
+        io::stdout().lock(),
+        "blessed {} facts of {subject} as known-good ({changed} new or changed, {retracted} no longer in the baseline); audit seq {seq}",
+        puts.len()
+    )?;
+    Ok(0)
+}
+
+fn drift_show(settings: &Settings, subject: &str, as_json: bool) -> Result<u8, Failure> {
+    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
+    let history: Vec<FactVersion> = store
+        .fact_history(subject, None)?
+        .into_iter()
+        .filter(|version| version.key.fact_type == FactType::KnownGood)
+        .collect();
+    if history.is_empty() {
+        writeln!(
+            io::stdout().lock(),
+            "{subject} has no known-good baseline; `praxis drift bless {subject}` makes one"
+        )?;
+        return Ok(0);
+    }
+    print_versions(&history, as_json)?;
+    Ok(0)
 }
 
 fn credentials_list(settings: &Settings, as_json: bool) -> Result<u8, Failure> {

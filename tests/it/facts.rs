@@ -219,3 +219,99 @@ fn osquery_rows_become_typed_facts_for_the_model() {
     assert_eq!(malformed["structuredContent"]["ingested"], 0, "{malformed}");
     assert_eq!(session.finish().0, 0);
 }
+
+#[test]
+fn blessing_turns_observed_facts_into_a_known_good_baseline_from_a_terminal_only() {
+    let directory = StateDir::initialised("bless");
+    let ports = |session: &mut Session, rows: &str| {
+        let answer = session.call(
+            "ingest_observation",
+            json!({"collector": "osquery", "subject": "host:web-1", "raw": rows, "predicate": "listening_ports"}),
+        );
+        assert_eq!(refusal_code(&answer), None, "{answer}");
+    };
+    let mut session = Session::initialised(&directory);
+    ports(
+        &mut session,
+        r#"[{"port": "22", "protocol": "6", "address": "0.0.0.0"}, {"port": "80", "protocol": "6", "address": "0.0.0.0"}]"#,
+    );
+    assert_eq!(session.finish().0, 0);
+    let known_good = |directory: &StateDir| {
+        let output = directory.run(&["fleet", "show", "web-1", "--json"]);
+        let mut predicates: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|version| version["fact_type"] == "known_good")
+            .filter_map(|version| version["predicate"].as_str().map(str::to_owned))
+            .collect();
+        predicates.sort();
+        predicates
+    };
+
+    let refused = directory.run(&["drift", "bless", "host:web-1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        known_good(&directory).is_empty(),
+        "nothing blessed without a terminal"
+    );
+    let blessed = crate::support::run_in_terminal(
+        &directory,
+        "drift bless host:web-1 --predicates port:tcp/22,port:tcp/80 --reason first",
+    );
+    assert!(blessed.status.success(), "{blessed:?}");
+    assert_eq!(known_good(&directory), ["port:tcp/22", "port:tcp/80"]);
+
+    // The host changes: 8080 opens and port 80's address changes. Blessing one predicate
+    // changes just that one; blessing everything makes the baseline the observed state.
+    let mut session = Session::initialised(&directory);
+    ports(
+        &mut session,
+        r#"[{"port": "80", "protocol": "6", "address": "127.0.0.1"}, {"port": "8080", "protocol": "6", "address": "0.0.0.0"}]"#,
+    );
+    assert_eq!(session.finish().0, 0);
+    let one = crate::support::run_in_terminal(
+        &directory,
+        "drift bless host:web-1 --predicates port:tcp/8080",
+    );
+    assert!(one.status.success(), "{one:?}");
+    assert_eq!(
+        known_good(&directory),
+        ["port:tcp/22", "port:tcp/80", "port:tcp/8080"]
+    );
+    let all = crate::support::run_in_terminal(&directory, "drift bless host:web-1");
+    assert!(all.status.success(), "{all:?}");
+    assert_eq!(
+        known_good(&directory),
+        [
+            "listening_ports",
+            "port:tcp/22",
+            "port:tcp/80",
+            "port:tcp/8080"
+        ]
+    );
+    let shown = directory.run(&["drift", "show", "host:web-1", "--json"]);
+    let versions: Vec<Value> = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        versions
+            .iter()
+            .all(|version| version["fact_type"] == "known_good"),
+        "{versions:?}"
+    );
+    assert!(
+        versions
+            .iter()
+            .any(|version| version["predicate"] == "port:tcp/80"
+                && version["value"]["address"] == "0.0.0.0"
+                && !version["valid_to"].is_null()),
+        "re-blessing superseded port 80's old value and kept it in the history: {versions:?}"
+    );
+    let blessings = directory
+        .records()
+        .iter()
+        .filter(|record| record["tool"] == "cli.drift-bless")
+        .count();
+    assert_eq!(blessings, 3);
+}
