@@ -1605,6 +1605,51 @@ impl Actuator {
         self.run_ingest(call, classification, draft, started, &ingest)
     }
 
+    /// The observed facts a complete snapshot ends: a listening-ports, users, packages,
+    /// services or mounts snapshot reports its whole family, so a fact of that family it no
+    /// longer reports has stopped being true (a port that closed). Nothing ends when the
+    /// input gave no facts (malformed) or was cut at the fact cap (incomplete).
+    fn snapshot_closings(
+        &self,
+        ingest: &Ingest<'_>,
+        parsed: &crate::collectors::Parsed,
+        facts: &[NewFact],
+    ) -> Vec<FactKey> {
+        let Some(family) = ingest.predicate.and_then(snapshot_family) else {
+            return Vec::new();
+        };
+        let incomplete = parsed.facts.is_empty()
+            || parsed
+                .facts
+                .iter()
+                .any(|fact| fact.value.get("omitted").is_some());
+        if incomplete {
+            return Vec::new();
+        }
+        let reported: std::collections::BTreeSet<&str> = facts
+            .iter()
+            .map(|fact| fact.key.predicate.as_str())
+            .collect();
+        let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
+        self.audit
+            .store()
+            .facts_as_of(&FactQuery {
+                subject: Some(ingest.subject),
+                predicate: None,
+                fact_type: Some(FactType::Observed),
+                valid_at: end_of_time,
+                known_at: end_of_time,
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|version| {
+                version.key.predicate.starts_with(family)
+                    && !reported.contains(version.key.predicate.as_str())
+            })
+            .map(|version| version.key)
+            .collect()
+    }
+
     /// Parses telemetry and writes the facts together with the call's one audit record.
     fn run_ingest(
         &self,
@@ -1640,17 +1685,21 @@ impl Actuator {
             )),
         };
         let inventory_host = self.is_inventory_host(ingest.subject);
+        let closing = self.snapshot_closings(ingest, &parsed, &facts);
         let mut returned: Option<(Value, String)> = None;
         draft.decision = AuditDecision::Allowed;
-        let written = self.audit.store().put_facts_audited(
+        let written = self.audit.store().change_facts_audited(
             &facts,
+            &closing,
             &provenance,
             now,
             Durability::Normal,
-            |outcomes, recorded_at, seq, previous| {
+            |outcomes, closed, recorded_at, seq, previous| {
                 let changed = outcomes.iter().filter(|outcome| **outcome != PutOutcome::Unchanged).count();
                 let value = json!({
                     "ingested": outcomes.len(),
+                    "closed": closed,
+                    "closed_predicates": closing.iter().map(|key| key.predicate.as_str()).collect::<Vec<_>>(),
                     "subject": ingest.subject,
                     "collector": ingest.collector.as_str(),
                     "predicates": parsed.facts.iter().map(|fact| fact.predicate.as_str()).collect::<Vec<_>>(),
@@ -1676,7 +1725,7 @@ impl Actuator {
         );
         self.finish(call);
         match (written, returned) {
-            (Ok((_, _, sealed)), Some((value, body))) => Response {
+            (Ok((_, _, _, sealed)), Some((value, body))) => Response {
                 outcome: Outcome::Completed { value, body },
                 audit_seq: Some(sealed.seq),
             },
@@ -1887,6 +1936,18 @@ fn fan_out_result(
         "results": results,
     });
     (value, tier)
+}
+
+/// The family of typed facts a snapshot under `predicate` reports in full.
+fn snapshot_family(predicate: &str) -> Option<&'static str> {
+    match predicate {
+        "listening_ports" => Some("port:"),
+        "users" => Some("user:"),
+        "deb_packages" | "rpm_packages" | "packages" => Some("package:"),
+        "systemd_units" | "services" => Some("service:"),
+        "mounts" => Some("mount:"),
+        _ => None,
+    }
 }
 
 /// Whether a dry run executes something (ansible's `--check --diff`, terraform's plan, the

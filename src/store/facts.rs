@@ -125,8 +125,41 @@ impl Store {
     where
         Seal: FnOnce(&[PutOutcome], Timestamp, u64, &Digest) -> SealedRecord,
     {
+        self.change_facts_audited(
+            facts,
+            &[],
+            provenance,
+            now,
+            durability,
+            |outcomes, _, at, seq, previous| seal(outcomes, at, seq, previous),
+        )
+        .map(|(outcomes, _, recorded_at, sealed)| (outcomes, recorded_at, sealed))
+    }
+
+    /// Like `put_facts_audited`, and also ends the active versions of `retractions` at `now`
+    /// (valid time) in the same transaction; `seal` also gets how many were ended.
+    pub fn change_facts_audited<Seal>(
+        &self,
+        facts: &[NewFact],
+        retractions: &[FactKey],
+        provenance: &Provenance,
+        now: Timestamp,
+        durability: Durability,
+        seal: Seal,
+    ) -> Result<(Vec<PutOutcome>, usize, Timestamp, SealedRecord), FactError>
+    where
+        Seal: FnOnce(&[PutOutcome], usize, Timestamp, u64, &Digest) -> SealedRecord,
+    {
         if provenance.actor.trim().is_empty() {
             return Err(FactError::NoActor);
+        }
+        if !retractions.is_empty()
+            && provenance
+                .reason
+                .as_deref()
+                .is_none_or(|reason| reason.trim().is_empty())
+        {
+            return Err(FactError::NoReason);
         }
         let mut connection = self.connection();
         super::set_durability(&connection, durability)?;
@@ -137,11 +170,18 @@ impl Store {
         for fact in facts {
             outcomes.push(writer.put(fact, recorded_at)?);
         }
+        let actor_id = writer.actor_id;
+        let mut retracted = 0;
+        for key in retractions {
+            if retract_one(&transaction, key, now, actor_id, provenance, recorded_at)? {
+                retracted += 1;
+            }
+        }
         let sealed = super::append_audit_in(&transaction, |seq, previous| {
-            seal(&outcomes, recorded_at, seq, previous)
+            seal(&outcomes, retracted, recorded_at, seq, previous)
         })?;
         transaction.commit()?;
-        Ok((outcomes, recorded_at, sealed))
+        Ok((outcomes, retracted, recorded_at, sealed))
     }
 
     /// Applies a set of changes in one transaction: every value in `puts` is written, every key

@@ -819,6 +819,8 @@ fn ingest_output_schema() -> Arc<JsonObject> {
         "required": ["ingested", "subject", "collector"],
         "properties": {
             "ingested": {"type": "integer", "minimum": 0},
+            "closed": {"type": "integer", "minimum": 0},
+            "closed_predicates": {"type": "array", "items": {"type": "string"}},
             "subject": {"type": "string"},
             "collector": {"type": "string"},
             "predicates": {"type": "array", "items": {"type": "string"}},

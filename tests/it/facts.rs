@@ -261,8 +261,9 @@ fn blessing_turns_observed_facts_into_a_known_good_baseline_from_a_terminal_only
     assert!(blessed.status.success(), "{blessed:?}");
     assert_eq!(known_good(&directory), ["port:tcp/22", "port:tcp/80"]);
 
-    // The host changes: 8080 opens and port 80's address changes. Blessing one predicate
-    // changes just that one; blessing everything makes the baseline the observed state.
+    // The host changes: 22 closes, 8080 opens, port 80's address changes. Blessing one
+    // predicate changes just that one; blessing everything makes the baseline the observed
+    // state.
     let mut session = Session::initialised(&directory);
     ports(
         &mut session,
@@ -278,16 +279,12 @@ fn blessing_turns_observed_facts_into_a_known_good_baseline_from_a_terminal_only
         known_good(&directory),
         ["port:tcp/22", "port:tcp/80", "port:tcp/8080"]
     );
+    // Port 22 closed in the second snapshot, so blessing everything drops it from the baseline.
     let all = crate::support::run_in_terminal(&directory, "drift bless host:web-1");
     assert!(all.status.success(), "{all:?}");
     assert_eq!(
         known_good(&directory),
-        [
-            "listening_ports",
-            "port:tcp/22",
-            "port:tcp/80",
-            "port:tcp/8080"
-        ]
+        ["listening_ports", "port:tcp/80", "port:tcp/8080"]
     );
     let shown = directory.run(&["drift", "show", "host:web-1", "--json"]);
     let versions: Vec<Value> = String::from_utf8_lossy(&shown.stdout)
@@ -314,4 +311,65 @@ fn blessing_turns_observed_facts_into_a_known_good_baseline_from_a_terminal_only
         .filter(|record| record["tool"] == "cli.drift-bless")
         .count();
     assert_eq!(blessings, 3);
+}
+
+#[test]
+fn a_complete_snapshot_ends_the_facts_it_no_longer_reports() {
+    let directory = StateDir::initialised("snapshot");
+    let mut session = Session::initialised(&directory);
+    let ports = |session: &mut Session, rows: &str, predicate: &str| {
+        let answer = session.call(
+            "ingest_observation",
+            json!({"collector": "osquery", "subject": "host:web-1", "raw": rows, "predicate": predicate}),
+        );
+        assert_eq!(refusal_code(&answer), None, "{answer}");
+        answer["structuredContent"].clone()
+    };
+    let current = |session: &mut Session| {
+        let facts = session.call(
+            "query_facts",
+            json!({"subject": "host:web-1", "fact_type": "observed"}),
+        );
+        let mut predicates: Vec<String> = facts["structuredContent"]["facts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|fact| fact["predicate"].as_str().map(str::to_owned))
+            .filter(|predicate| predicate.starts_with("port:"))
+            .collect();
+        predicates.sort();
+        predicates
+    };
+    let both = r#"[{"port": "22", "protocol": "6", "address": "0.0.0.0"}, {"port": "80", "protocol": "6", "address": "0.0.0.0"}]"#;
+    ports(&mut session, both, "listening_ports");
+    assert_eq!(current(&mut session), ["port:tcp/22", "port:tcp/80"]);
+    let while_open =
+        session.call("server_status", json!({}))["structuredContent"]["version"].clone();
+    assert!(while_open.is_string());
+    let between = praxis::clock::SystemClock::default();
+    let between = praxis::clock::Clock::now(&between).to_string();
+    // Port 80 closes: the next snapshot ends its fact; an as-of query before still has it.
+    let closed = ports(
+        &mut session,
+        r#"[{"port": "22", "protocol": "6", "address": "0.0.0.0"}]"#,
+        "listening_ports",
+    );
+    assert_eq!(closed["closed"], 1, "{closed}");
+    assert_eq!(closed["closed_predicates"], json!(["port:tcp/80"]));
+    assert_eq!(current(&mut session), ["port:tcp/22"]);
+    let then = session.call(
+        "query_facts",
+        json!({"subject": "host:web-1", "fact_type": "observed", "as_of_valid": between}),
+    );
+    assert!(then.to_string().contains("port:tcp/80"), "{then}");
+    // Malformed input, or a table that is not a full snapshot, ends nothing.
+    ports(&mut session, "not json", "listening_ports");
+    ports(&mut session, "[]", "osquery");
+    assert_eq!(current(&mut session), ["port:tcp/22"]);
+    // An empty snapshot: nothing listens any more.
+    let empty = ports(&mut session, "[]", "listening_ports");
+    assert_eq!(empty["closed"], 1, "{empty}");
+    assert!(current(&mut session).is_empty());
+    assert_eq!(session.finish().0, 0);
+    assert_eq!(directory.verify().0, 0);
 }
