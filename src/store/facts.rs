@@ -81,6 +81,22 @@ pub struct FactQuery<'query> {
     pub known_at: Timestamp,
 }
 
+/// Every change needs an actor; ending a fact also needs a reason.
+fn check_provenance(provenance: &Provenance, retracting: bool) -> Result<(), FactError> {
+    if provenance.actor.trim().is_empty() {
+        return Err(FactError::NoActor);
+    }
+    if retracting
+        && provenance
+            .reason
+            .as_deref()
+            .is_none_or(|reason| reason.trim().is_empty())
+    {
+        return Err(FactError::NoReason);
+    }
+    Ok(())
+}
+
 const VERSION_COLUMNS: &str = "f.id, s.name, p.name, f.fact_type, f.value, f.valid_from, f.valid_to, \
      f.closed_at, f.recorded_at, f.superseded_at, \
      (SELECT name FROM actors WHERE id = f.actor), f.reason, \
@@ -150,17 +166,7 @@ impl Store {
     where
         Seal: FnOnce(&[PutOutcome], usize, Timestamp, u64, &Digest) -> SealedRecord,
     {
-        if provenance.actor.trim().is_empty() {
-            return Err(FactError::NoActor);
-        }
-        if !retractions.is_empty()
-            && provenance
-                .reason
-                .as_deref()
-                .is_none_or(|reason| reason.trim().is_empty())
-        {
-            return Err(FactError::NoReason);
-        }
+        check_provenance(provenance, !retractions.is_empty())?;
         let mut connection = self.connection();
         super::set_durability(&connection, durability)?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -193,17 +199,7 @@ impl Store {
         provenance: &Provenance,
         now: Timestamp,
     ) -> Result<(Vec<PutOutcome>, usize, Timestamp), FactError> {
-        if provenance.actor.trim().is_empty() {
-            return Err(FactError::NoActor);
-        }
-        if !retractions.is_empty()
-            && provenance
-                .reason
-                .as_deref()
-                .is_none_or(|reason| reason.trim().is_empty())
-        {
-            return Err(FactError::NoReason);
-        }
+        check_provenance(provenance, !retractions.is_empty())?;
         let mut connection = self.connection();
         super::set_durability(&connection, Durability::Full)?;
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
