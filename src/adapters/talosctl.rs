@@ -83,14 +83,22 @@ pub fn is_irreversible(action: &str) -> bool {
 /// whole cluster (etcd, apid, kubelet, every node ready). Nothing irreversible runs unless it
 /// passes.
 pub fn health_argv(binary: &Path, talosconfig: &Path, target: &TalosTarget) -> Vec<String> {
-    let first = TalosTarget {
-        nodes: target.nodes.iter().take(1).cloned().collect(),
-        ..target.clone()
-    };
-    argv(binary, talosconfig, &first, "health --wait-timeout 60s")
+    argv(binary, talosconfig, &first_node(target), HEALTH_ACTION)
 }
 
-/// Runs the health pre-flight; the outcome's exit code 0 means the cluster is healthy.
+/// `target` asked through its first node only (`talosctl health` takes exactly one).
+fn first_node(target: &TalosTarget) -> TalosTarget {
+    TalosTarget {
+        nodes: target.nodes.iter().take(1).cloned().collect(),
+        ..target.clone()
+    }
+}
+
+/// The pre-flight's verb and options.
+const HEALTH_ACTION: &str = "health --wait-timeout 60s";
+
+/// Runs the health pre-flight (`health_argv`, through `run`); the outcome's exit code 0 means
+/// the cluster is healthy.
 pub fn health_preflight(
     binary: Option<&Path>,
     talosconfig: Option<&Path>,
@@ -98,18 +106,14 @@ pub fn health_preflight(
     timeout: Duration,
     capture_limit: usize,
 ) -> Result<ChildOutcome, TalosError> {
-    let talosconfig = talosconfig.ok_or(TalosError::NoTalosconfig)?;
-    if target.nodes.is_empty() {
-        return Err(TalosError::NoNodes(target.host.clone()));
-    }
-    let binary = binary.map_or_else(|| PathBuf::from("talosctl"), Path::to_path_buf);
-    let spec = ChildSpec {
-        argv: health_argv(&binary, talosconfig, target),
-        extra_environment: Vec::new(),
+    run(
+        binary,
+        talosconfig,
+        &first_node(target),
+        HEALTH_ACTION,
         timeout,
         capture_limit,
-    };
-    Ok(process::run(&spec, std::env::vars())?)
+    )
 }
 
 #[cfg(test)]
