@@ -255,18 +255,29 @@ pub fn run(
                 path: directory.clone(),
                 source,
             })?;
-        ensure_master(
-            target,
-            options,
-            &path,
-            options.timeout.saturating_sub(started.elapsed()),
-        )?;
-        let left = options.timeout.saturating_sub(started.elapsed());
         let remote = remote_command(target, options, command);
-        match super::ssh_mux::run_session(&path, &remote, left, capture_limit) {
+        let session = || {
+            let left = options.timeout.saturating_sub(started.elapsed());
+            super::ssh_mux::run_session(&path, &remote, left, capture_limit)
+        };
+        // The master is usually up: one connection to it, no liveness check first; only when
+        // none answers is one started and the session tried again.
+        let answered = match session() {
+            Err(super::ssh_mux::MuxError::NoMaster(_)) => {
+                ensure_master(
+                    target,
+                    options,
+                    &path,
+                    options.timeout.saturating_sub(started.elapsed()),
+                )?;
+                session()
+            }
+            other => other,
+        };
+        match answered {
             Ok(outcome) => return Ok(outcome),
-            // The master went away between the check and the session (its idle time ran out):
-            // fall through to a client of our own, which starts a new one.
+            // The master went away between its start and the session: fall through to a
+            // client of our own.
             Err(super::ssh_mux::MuxError::NoMaster(_)) => {}
             Err(error) => return Err(SshError::Mux(error)),
         }
