@@ -932,12 +932,18 @@ impl Actuator {
                 if request.adapter == "talosctl"
                     && crate::adapters::talosctl::is_irreversible(&request.action) =>
             {
-                let mut value = self.preview(request);
-                value["preflight"] = self.talos_preflight(request)?;
+                let assessment =
+                    action::assess(self.audit.store(), &self.policy, &self.settings, request);
+                let mut value = self.preview(request, &assessment);
+                value["preflight"] = self.talos_preflight(request, &assessment)?;
                 self.mark_untrusted("run_action", request_id, "read host output");
                 Ok(value)
             }
-            Operation::RunAction(request) => Ok(self.preview(request)),
+            Operation::RunAction(request) => {
+                let assessment =
+                    action::assess(self.audit.store(), &self.policy, &self.settings, request);
+                Ok(self.preview(request, &assessment))
+            }
             Operation::IngestObservation { .. }
             | Operation::Collect { .. }
             | Operation::FanOut { .. } => {
@@ -948,8 +954,7 @@ impl Actuator {
 
     /// A dry run's answer: the classification, the argv a real run would execute, and a
     /// digest that binds them (what an approval will name).
-    fn preview(&self, request: &ActionRequest) -> Value {
-        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+    fn preview(&self, request: &ActionRequest, assessment: &action::Assessment) -> Value {
         let preview = format!(
             "DRY_RUN preview (not executed): {}",
             assessment.argv.join(" ")
@@ -958,7 +963,7 @@ impl Actuator {
             "argv": assessment.argv, "policy_hash": self.policy.hash().to_hex()});
         let action_id =
             Digest::of(audit::canonical::to_canonical_string(&binding).as_bytes()).to_hex();
-        let mut value = action::assessment_json(&assessment, true);
+        let mut value = action::assessment_json(assessment, true);
         value["ok"] = json!(true);
         value["dry_run"] = json!(true);
         value["error"] = Value::Null;
@@ -976,10 +981,13 @@ impl Actuator {
 
     /// Runs `talosctl health` for the target of an irreversible Talos action (a T0 read) and
     /// says whether the action could proceed.
-    fn talos_preflight(&self, request: &ActionRequest) -> Result<Value, String> {
-        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+    fn talos_preflight(
+        &self,
+        request: &ActionRequest,
+        assessment: &action::Assessment,
+    ) -> Result<Value, String> {
         let target = action::talos_target(&request.host, assessment.inventory.as_ref());
-        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
+        let (name, credential) = self.credential(request, assessment, Tier::T0)?;
         let binary = self.settings.talosctl_binary.as_deref();
         let outcome = crate::adapters::talosctl::health_preflight(
             binary,
