@@ -1013,56 +1013,59 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
             .collect::<Vec<_>>()
             .join(", "),
     ));
-    checks.push(match &settings.ansible_playbook_root {
-        None => (
-            "ansible adapter",
-            true,
-            "not configured (ansible_playbook_root unset)".into(),
-        ),
-        Some(root) => {
-            let binary = settings
-                .ansible_playbook_binary
-                .as_deref()
-                .unwrap_or(Path::new("ansible-playbook"));
-            match (root.canonicalize(), program(binary)) {
-                (Ok(root), Ok(binary)) => match crate::adapters::ansible::check_mode_override(&root) {
-                    None => ("ansible adapter", true, format!("{binary}, playbooks in {}", root.display())),
-                    Some(file) => ("ansible adapter", false, format!(
-                        "{} sets check_mode to something other than true; dry runs are refused until it is removed",
-                        file.display()
-                    )),
-                },
-                (Err(error), _) => ("ansible adapter", false, format!("ansible_playbook_root {}: {error}", root.display())),
-                (_, Err(problem)) => ("ansible adapter", false, problem),
-            }
-        }
-    });
-    checks.push(match &settings.terraform_root {
-        None => (
-            "terraform adapter",
-            true,
-            "not configured (terraform_root unset)".into(),
-        ),
-        Some(root) => {
-            let binary = settings
-                .terraform_binary
-                .as_deref()
-                .unwrap_or(Path::new("terraform"));
-            match (root.canonicalize(), program(binary)) {
-                (Ok(root), Ok(binary)) => (
-                    "terraform adapter",
+    // The adapters that run from an operator's directory: the root must resolve and the
+    // binary must run; `problem` may find more wrong under the root.
+    let rooted = |what: &'static str,
+                  key: &str,
+                  root: Option<&Path>,
+                  binary: &Path,
+                  holds: &str,
+                  problem: &dyn Fn(&Path) -> Option<String>| {
+        let Some(root) = root else {
+            return (what, true, format!("not configured ({key} unset)"));
+        };
+        match (root.canonicalize(), program(binary)) {
+            (Ok(root), Ok(binary)) => match problem(&root) {
+                None => (
+                    what,
                     true,
-                    format!("{binary}, workspaces in {}", root.display()),
+                    format!("{binary}, {holds} in {}", root.display()),
                 ),
-                (Err(error), _) => (
-                    "terraform adapter",
-                    false,
-                    format!("terraform_root {}: {error}", root.display()),
-                ),
-                (_, Err(problem)) => ("terraform adapter", false, problem),
-            }
+                Some(problem) => (what, false, problem),
+            },
+            (Err(error), _) => (what, false, format!("{key} {}: {error}", root.display())),
+            (_, Err(problem)) => (what, false, problem),
         }
-    });
+    };
+    checks.push(rooted(
+        "ansible adapter",
+        "ansible_playbook_root",
+        settings.ansible_playbook_root.as_deref(),
+        settings
+            .ansible_playbook_binary
+            .as_deref()
+            .unwrap_or(Path::new("ansible-playbook")),
+        "playbooks",
+        &|root| {
+            crate::adapters::ansible::check_mode_override(root).map(|file| {
+                format!(
+                    "{} sets check_mode to something other than true; dry runs are refused until it is removed",
+                    file.display()
+                )
+            })
+        },
+    ));
+    checks.push(rooted(
+        "terraform adapter",
+        "terraform_root",
+        settings.terraform_root.as_deref(),
+        settings
+            .terraform_binary
+            .as_deref()
+            .unwrap_or(Path::new("terraform")),
+        "workspaces",
+        &|_| None,
+    ));
     let revoked = crate::credentials::revoked(&settings.state_dir);
     for (name, credential) in crate::credentials::all(settings) {
         use crate::config::{CredentialSecret, SecretSource};
