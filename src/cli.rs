@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod drift;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
@@ -115,6 +117,44 @@ pub enum DriftCommand {
         /// The subject, e.g. `host:web-1`.
         subject: String,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare desired with observed state (one subject, or every subject with an inventory
+    /// entry, a blessed snapshot or an open finding), open and close findings, and print the
+    /// open ones. Audited. Exits 3 when findings are open.
+    Scan {
+        /// Only this subject, e.g. `host:web-1`.
+        subject: Option<String>,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn a terraform/OpenTofu plan (`terraform show -json PLANFILE`) into findings of
+    /// SUBJECT; they replace that subject's earlier plan findings. Audited.
+    ImportPlan {
+        /// The plan JSON.
+        file: PathBuf,
+        /// The subject the plan's resources belong to, e.g. `host:cloud-1`.
+        #[arg(long)]
+        subject: String,
+    },
+    /// Turn an `ansible-playbook --check --diff` report (the `praxis_json` callback's output)
+    /// into per-host findings; they replace the hosts' earlier findings of that playbook.
+    /// Audited.
+    ImportAnsible {
+        /// The file holding ansible-playbook's output.
+        file: PathBuf,
+        /// The playbook's name in the findings (default: the file's stem).
+        #[arg(long)]
+        playbook: Option<String>,
+    },
+    /// Propose how to converge the subject's open findings, each proposal classified by the
+    /// policy in force. Runs nothing.
+    Plan {
+        /// The subject, e.g. `host:web-1`.
+        subject: String,
+        /// Print JSON lines.
         #[arg(long)]
         json: bool,
     },
@@ -385,130 +425,23 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             subject,
             predicates,
             reason,
-        }) => drift_bless(&settings, &subject, &predicates, reason.as_deref()),
+        }) => drift::bless(&settings, &subject, &predicates, reason.as_deref()),
         Command::Drift(DriftCommand::Show { subject, json }) => {
-            drift_show(&settings, &subject, json)
+            drift::show(&settings, &subject, json)
+        }
+        Command::Drift(DriftCommand::Scan { subject, json }) => {
+            drift::scan(&settings, subject.as_deref(), json)
+        }
+        Command::Drift(DriftCommand::ImportPlan { file, subject }) => {
+            drift::import_plan(&settings, &file, &subject)
+        }
+        Command::Drift(DriftCommand::ImportAnsible { file, playbook }) => {
+            drift::import_ansible(&settings, &file, playbook.as_deref())
+        }
+        Command::Drift(DriftCommand::Plan { subject, json }) => {
+            drift::plan(&settings, &subject, json)
         }
     }
-}
-
-fn drift_bless(
-    settings: &Settings,
-    subject: &str,
-    predicates: &[String],
-    reason: Option<&str>,
-) -> Result<u8, Failure> {
-    use crate::fleet::FactKey;
-    use crate::store::facts::{NewFact, PutOutcome};
-    if !io::stdin().is_terminal() {
-        return Err(Failure::failed(
-            "praxis drift bless must be run by an operator in a terminal (stdin is not a terminal); nothing was blessed",
-        ));
-    }
-    let policy = load_policy(settings)?;
-    let store = Store::open(&settings.database, OpenMode::MustExist)?;
-    let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
-    let current = |fact_type| {
-        store.facts_as_of(&FactQuery {
-            subject: Some(subject),
-            predicate: None,
-            fact_type: Some(fact_type),
-            valid_at: end_of_time,
-            known_at: end_of_time,
-        })
-    };
-    let wanted =
-        |predicate: &str| predicates.is_empty() || predicates.iter().any(|name| name == predicate);
-    let observed: Vec<FactVersion> = current(FactType::Observed)?
-        .into_iter()
-        .filter(|version| wanted(&version.key.predicate))
-        .collect();
-    if observed.is_empty() {
-        return Err(Failure::failed(format!(
-            "{subject} has no observed facts{} to bless; collect them first",
-            if predicates.is_empty() {
-                ""
-            } else {
-                " with those predicates"
-            }
-        )));
-    }
-    let now = SystemClock::default().now();
-    let puts: Vec<NewFact> = observed
-        .iter()
-        .map(|version| NewFact {
-            key: FactKey {
-                subject: subject.to_owned(),
-                predicate: version.key.predicate.clone(),
-                fact_type: FactType::KnownGood,
-            },
-            value: version.value.clone(),
-            valid_from: now,
-        })
-        .collect();
-    // Without --predicates the baseline becomes exactly what is observed now.
-    let blessed: std::collections::BTreeSet<&str> = observed
-        .iter()
-        .map(|version| version.key.predicate.as_str())
-        .collect();
-    let retractions: Vec<FactKey> = if predicates.is_empty() {
-        current(FactType::KnownGood)?
-            .into_iter()
-            .filter(|version| !blessed.contains(version.key.predicate.as_str()))
-            .map(|version| version.key)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let provenance = crate::fleet::Provenance {
-        actor: operator_name(),
-        reason: Some(format!(
-            "praxis drift bless{}",
-            reason
-                .map(|reason| format!(": {reason}"))
-                .unwrap_or_default()
-        )),
-    };
-    let (outcomes, retracted, _) = store
-        .apply_changes(&puts, &retractions, &provenance, now)
-        .map_err(|error| Failure::failed(error.to_string()))?;
-    let changed = outcomes
-        .iter()
-        .filter(|outcome| **outcome != PutOutcome::Unchanged)
-        .count();
-    let seq = record_operator_action(
-        store,
-        settings,
-        &policy,
-        "cli.drift-bless",
-        &json!({"operator": provenance.actor, "subject": subject, "predicates": blessed,
-            "changed": changed, "retracted": retracted, "reason": reason}),
-        None,
-    )?;
-    writeln!(
-        io::stdout().lock(),
-        "blessed {} facts of {subject} as known-good ({changed} new or changed, {retracted} no longer in the baseline); audit seq {seq}",
-        puts.len()
-    )?;
-    Ok(0)
-}
-
-fn drift_show(settings: &Settings, subject: &str, as_json: bool) -> Result<u8, Failure> {
-    let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
-    let history: Vec<FactVersion> = store
-        .fact_history(subject, None)?
-        .into_iter()
-        .filter(|version| version.key.fact_type == FactType::KnownGood)
-        .collect();
-    if history.is_empty() {
-        writeln!(
-            io::stdout().lock(),
-            "{subject} has no known-good baseline; `praxis drift bless {subject}` makes one"
-        )?;
-        return Ok(0);
-    }
-    print_versions(&history, as_json)?;
-    Ok(0)
 }
 
 fn credentials_list(settings: &Settings, as_json: bool) -> Result<u8, Failure> {
@@ -598,14 +531,18 @@ fn load_policy(settings: &Settings) -> Result<Policy, Failure> {
 
 fn serve(settings: Settings) -> Result<u8, Failure> {
     let policy = load_policy(&settings)?;
+    let baselines = settings.load_baselines().map_err(|problems| {
+        Failure::usage(format!(
+            "the baseline files are not valid (praxis policy check shows every problem): {}",
+            problems.join("; ")
+        ))
+    })?;
     let store = Store::open(&settings.database, OpenMode::MustExist)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-    let actuator = Arc::new(Actuator::new(
-        AuditLog::new(Arc::new(store)),
-        policy,
-        settings,
-        clock,
-    ));
+    let actuator = Arc::new(
+        Actuator::new(AuditLog::new(Arc::new(store)), policy, settings, clock)
+            .with_baselines(baselines),
+    );
     let facts = SessionFacts {
         binary_sha256: running_binary_digest(),
         pid: std::process::id(),

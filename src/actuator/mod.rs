@@ -13,6 +13,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod action;
+mod drift;
 pub mod request;
 
 use std::collections::BTreeMap;
@@ -166,6 +167,8 @@ pub struct Actuator {
     untrusted: AtomicBool,
     next_call: AtomicU64,
     in_flight: Mutex<BTreeMap<u64, InFlight>>,
+    /// The expectations of the baseline files in force (`<policy_dir>/baselines`).
+    baselines: Vec<crate::drift::baseline::Expectation>,
 }
 
 /// A call that was admitted and has not finished.
@@ -205,7 +208,18 @@ impl Actuator {
             untrusted: AtomicBool::new(false),
             next_call: AtomicU64::new(0),
             in_flight: Mutex::new(BTreeMap::new()),
+            baselines: Vec::new(),
         }
+    }
+
+    /// This actuator judging drift with `baselines` (from `Settings::load_baselines`).
+    #[must_use]
+    pub fn with_baselines(
+        mut self,
+        baselines: Vec<crate::drift::baseline::Expectation>,
+    ) -> Actuator {
+        self.baselines = baselines;
+        self
     }
 
     /// This process's session id (in every record it writes).
@@ -421,6 +435,10 @@ impl Actuator {
         self.run_admitted(admitted, &operation)
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the gates of run_action in their order, read top to bottom"
+    )]
     /// The gates of `run_action`: deny and parse refusals, the inventory and host-type rule, the
     /// mode, then a dry run is previewed and a real run needs an approval (and an adapter).
     fn gate_action(
@@ -473,6 +491,14 @@ impl Actuator {
                 refusal.tier
             ));
         }
+        // Drift: evaluated for the target before anything runs; its digest goes into the
+        // call's records, and the policy's [drift] rules may refuse an actuation.
+        let drift_approval = match self.check_drift(&mut draft, request, classification.tier) {
+            Ok(approval) => approval,
+            Err((code, message)) => {
+                return self.refuse(draft, &classification, started, code, &message);
+            }
+        };
         // Whatever will touch a host (a real run, or ansible's executed dry run) needs a
         // credential whose scope and tier cover it (invariant 9), checked before approvals.
         let executes = !request.dry_run || executes_dry_run(request);
@@ -501,7 +527,12 @@ impl Actuator {
         if !request.dry_run {
             // Until approvals exist (issue 7), only T0 runs for real; T1+ stops at the preview.
             if classification.tier > Tier::T0 {
-                let message = if self.holds_untrusted_content() {
+                let message = if drift_approval {
+                    format!(
+                        "{} has stale observations or open critical drift, and the policy's [drift] rules make this {} action need a human approval: call run_action with dry_run=true to see the drift, then ask the operator to approve (approvals arrive with issue 7)",
+                        request.host, classification.tier
+                    )
+                } else if self.holds_untrusted_content() {
                     format!(
                         "this session holds untrusted content, so {} actions need a human approval: call run_action with dry_run=true, then ask the operator to approve (approvals arrive with issue 7)",
                         classification.tier
@@ -719,6 +750,9 @@ impl Actuator {
                 predicate: predicate.as_deref(),
             };
             return self.run_ingest(call, &classification, draft, started, &ingest);
+        }
+        if let Operation::DriftScan { subject } = operation {
+            return self.run_drift_scan(call, &classification, draft, started, subject.as_deref());
         }
         if effect == Effect::Write {
             draft.decision = AuditDecision::Intent;
@@ -946,9 +980,11 @@ impl Actuator {
             }
             Operation::IngestObservation { .. }
             | Operation::Collect { .. }
-            | Operation::FanOut { .. } => {
-                Err("internal: ingests and fan-outs run with their records, not here".into())
-            }
+            | Operation::DriftScan { .. }
+            | Operation::FanOut { .. } => Err(
+                "internal: ingests, drift scans and fan-outs run with their records, not here"
+                    .into(),
+            ),
         }
     }
 
@@ -976,6 +1012,7 @@ impl Actuator {
         } else {
             "no approval is needed for this tier; real runs need an adapter (issue 5)"
         });
+        value["drift"] = self.drift_preview(&request.host);
         value
     }
 
@@ -1217,6 +1254,7 @@ impl Actuator {
             "output_len": plan_text.len(),
             "approval_required": assessment.classification.verdict.to_string() != "T0",
             "host_type": assessment.host_type,
+            "drift": self.drift_preview(&request.host),
         }))
     }
 
@@ -1259,6 +1297,7 @@ impl Actuator {
         ));
         value["argv"] = json!(assessment.argv);
         value["approval_required"] = json!(true);
+        value["drift"] = self.drift_preview(&request.host);
         if let Some(report) = report {
             let host = &report["hosts"][&request.host];
             value["ok"] = json!(
@@ -1694,72 +1733,46 @@ impl Actuator {
         };
         let inventory_host = self.is_inventory_host(ingest.subject);
         let closing = self.snapshot_closings(ingest, &parsed, &facts);
-        let mut returned: Option<(Value, String)> = None;
-        draft.decision = AuditDecision::Allowed;
-        let written = self.audit.store().change_facts_audited(
-            &facts,
-            &closing,
-            &provenance,
-            now,
-            Durability::Normal,
-            |outcomes, closed, recorded_at, seq, previous| {
-                let changed = outcomes.iter().filter(|outcome| **outcome != PutOutcome::Unchanged).count();
-                let value = json!({
-                    "ingested": outcomes.len(),
-                    "closed": closed,
-                    "closed_predicates": closing.iter().map(|key| key.predicate.as_str()).collect::<Vec<_>>(),
-                    "subject": ingest.subject,
-                    "collector": ingest.collector.as_str(),
-                    "predicates": parsed.facts.iter().map(|fact| fact.predicate.as_str()).collect::<Vec<_>>(),
-                    "new_versions": changed,
-                    "unchanged": outcomes.len() - changed,
-                    "recorded_at": recorded_at.to_string(),
-                    "inventory_host": inventory_host,
-                    "untrusted": true,
-                    "notes": parsed.notes,
-                });
-                let body = value.to_string();
-                draft.ts = self.clock.now();
-                draft.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-                // A collect's record names its host, like every other action on a host.
-                if draft.target.is_none() {
-                    draft.target = Some(audit::cut(ingest.subject, MAX_NAME_BYTES));
-                }
-                draft.output_sha256 = Some(Digest::of(body.as_bytes()));
-                draft.output_len = Some(u64::try_from(body.len()).unwrap_or(u64::MAX));
-                returned = Some((value, body));
-                audit::chain::seal(&draft, seq, previous)
-            },
-        );
-        self.finish(call);
-        match (written, returned) {
-            (Ok((_, _, _, sealed)), Some((value, body))) => Response {
-                outcome: Outcome::Completed { value, body },
-                audit_seq: Some(sealed.seq),
-            },
-            (Err(error), _) => {
-                tracing::error!(%error, "an observation could not be stored");
-                let message = format!(
-                    "the observation could not be stored, so nothing was ingested: {error}"
-                );
-                self.conclude(
-                    draft,
-                    classification,
-                    started,
-                    RefusalCode::ToolFailed,
-                    &message,
-                    AuditDecision::Error,
-                )
-            }
-            (Ok(_), None) => self.conclude(
-                draft,
-                classification,
-                started,
-                RefusalCode::ToolFailed,
-                "internal: the ingest produced no result",
-                AuditDecision::Error,
-            ),
+        // The findings this observation opens and closes are written with it.
+        let findings = self.ingest_drift(ingest.subject, &facts, &closing, now);
+        let mut puts = facts;
+        let observed_count = puts.len();
+        puts.extend(findings.puts.iter().cloned());
+        let mut closings = closing.clone();
+        closings.extend(findings.closings.iter().cloned());
+        // A collect's record names its host, like every other action on a host.
+        if draft.target.is_none() {
+            draft.target = Some(audit::cut(ingest.subject, MAX_NAME_BYTES));
         }
+        let write = crate::drift::engine::FactWrite {
+            puts: &puts,
+            closings: &closings,
+            provenance,
+            now,
+        };
+        self.record_facts(call, classification, draft, started, &write, |outcomes, _, recorded_at| {
+            let observed = &outcomes[..observed_count.min(outcomes.len())];
+            let changed = observed.iter().filter(|outcome| **outcome != PutOutcome::Unchanged).count();
+            json!({
+                "ingested": observed.len(),
+                "closed": closing.len(),
+                "closed_predicates": closing.iter().map(|key| key.predicate.as_str()).collect::<Vec<_>>(),
+                "subject": ingest.subject,
+                "collector": ingest.collector.as_str(),
+                "predicates": parsed.facts.iter().map(|fact| fact.predicate.as_str()).collect::<Vec<_>>(),
+                "new_versions": changed,
+                "unchanged": observed.len() - changed,
+                "recorded_at": recorded_at.to_string(),
+                "inventory_host": inventory_host,
+                "untrusted": true,
+                "notes": parsed.notes,
+                "drift": {
+                    "opened": findings.opened,
+                    "closed": findings.closed,
+                    "open": findings.open.len(),
+                },
+            })
+        })
     }
 
     fn is_inventory_host(&self, subject: &str) -> bool {

@@ -69,6 +69,9 @@ pub enum Operation {
         /// The per-host operation, its host left empty (`for_host` fills it in).
         each: Box<Operation>,
     },
+    /// Compare desired with observed state and bring the drift findings up to date: one
+    /// subject, or every subject with an inventory entry, a blessed snapshot or an open finding.
+    DriftScan { subject: Option<String> },
     /// Parse telemetry into observed facts.
     IngestObservation {
         collector: Collector,
@@ -124,7 +127,9 @@ impl Operation {
             | Operation::FanOut { .. } => Effect::Read,
             Operation::RunAction(action) if action.dry_run => Effect::Read,
             Operation::EmergencyStop { .. } | Operation::RunAction(_) => Effect::Write,
-            Operation::IngestObservation { .. } | Operation::Collect { .. } => Effect::Record,
+            Operation::IngestObservation { .. }
+            | Operation::Collect { .. }
+            | Operation::DriftScan { .. } => Effect::Record,
         }
     }
 
@@ -145,6 +150,7 @@ impl Operation {
             | Operation::ReadHost { .. }
             | Operation::ReadPolicy
             | Operation::ListHosts { .. }
+            | Operation::DriftScan { .. }
             | Operation::IngestObservation { .. } => None,
         }
     }
@@ -173,6 +179,7 @@ impl Operation {
             | Operation::ListHosts { .. }
             | Operation::ExplainAction(_)
             | Operation::FanOut { .. }
+            | Operation::DriftScan { .. }
             | Operation::IngestObservation { .. }) => other.clone(),
         }
     }
@@ -210,6 +217,8 @@ pub enum RefusalCode {
     EgressRefused,
     CredentialOutOfScope,
     UnsafeRunbook,
+    StaleObservation,
+    CriticalDriftOpen,
 }
 
 impl RefusalCode {
@@ -236,6 +245,8 @@ impl RefusalCode {
             RefusalCode::EgressRefused => "egress-refused",
             RefusalCode::CredentialOutOfScope => "credential-out-of-scope",
             RefusalCode::UnsafeRunbook => "unsafe-runbook",
+            RefusalCode::StaleObservation => "stale-observation",
+            RefusalCode::CriticalDriftOpen => "critical-drift-open",
         }
     }
 }

@@ -85,6 +85,9 @@ pub struct RecordDraft {
     pub duration_ms: Option<u64>,
     /// A redacted error: `<code>: <message>`.
     pub error: Option<String>,
+    /// The digest of the target's open drift findings when the actuator evaluated them (an
+    /// action on a host); absent from the record otherwise.
+    pub drift_sha256: Option<Digest>,
 }
 
 impl RecordDraft {
@@ -115,6 +118,7 @@ impl RecordDraft {
             exit_code: None,
             duration_ms: None,
             error: None,
+            drift_sha256: None,
         }
     }
 }
@@ -185,6 +189,10 @@ fn body_fields(draft: &RecordDraft, seq: u64, prev_hash: &Digest) -> Map<String,
         draft.duration_ms.map_or(Value::Null, Value::from),
     );
     fields.insert("error".into(), text(draft.error.as_deref()));
+    // Only records of actions on a host carry it, so every other record is unchanged.
+    if let Some(drift) = &draft.drift_sha256 {
+        fields.insert("drift_sha256".into(), Value::String(drift.to_hex()));
+    }
     fields
 }
 

@@ -10,7 +10,11 @@
 //! predicate = "sshd_config:PermitRootLogin"
 //! equals = "no"                    # or at_least_version = "1.22", same_set = [...], absent = true
 //! severity = "high"                # optional; default from the predicate's family
+//! remediation = { adapter = "ansible", action = "playbooks/sshd.yml" }   # optional
 //! ```
+//!
+//! A remediation is only a proposal (`praxis drift plan`): it runs, if ever, through
+//! `run_action` and the tier, mode and approval it classifies to.
 //!
 //! Invariants: unknown keys, a missing or repeated id, no target, not exactly one comparison,
 //! an unknown severity or an empty predicate are refused with the file and the key; a file is
@@ -36,6 +40,15 @@ pub struct Expectation {
     pub compare: Compare,
     pub value: Value,
     pub severity: Severity,
+    /// The action that converges a host to this expectation: (adapter, action).
+    pub remediation: Option<(String, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemediation {
+    adapter: String,
+    action: String,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +75,7 @@ struct RawExpectation {
     same_set: Option<Vec<Value>>,
     absent: Option<bool>,
     severity: Option<String>,
+    remediation: Option<RawRemediation>,
 }
 
 /// The severity named `name`.
@@ -78,6 +92,10 @@ pub fn severity_named(name: &str) -> Option<Severity> {
 }
 
 /// Parses one baseline file; every problem is reported as `<file>: <key>: <problem>`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one check per key, in the file's order"
+)]
 pub fn parse(file: &str, text: &str) -> Result<Vec<Expectation>, Vec<String>> {
     let raw: RawFile = toml::from_str(text).map_err(|error| {
         vec![format!(
@@ -155,7 +173,37 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Expectation>, Vec<String>> {
                 }
             }
         };
+        let adapters = [
+            "ssh",
+            "ansible",
+            "talosctl",
+            "redfish",
+            "terraform",
+            "opentofu",
+            "runbook",
+        ];
+        let remediation = match entry.remediation {
+            Some(remedy) if !adapters.contains(&remedy.adapter.as_str()) => {
+                problems.push(format!(
+                    "{}: {:?} is not one of {}",
+                    key("remediation.adapter"),
+                    remedy.adapter,
+                    adapters.join(", ")
+                ));
+                continue;
+            }
+            Some(remedy) if remedy.action.trim().is_empty() || remedy.action.len() > 4096 => {
+                problems.push(format!(
+                    "{}: 1 to 4096 characters",
+                    key("remediation.action")
+                ));
+                continue;
+            }
+            Some(remedy) => Some((remedy.adapter, remedy.action)),
+            None => None,
+        };
         expectations.push(Expectation {
+            remediation,
             id,
             file: file.to_owned(),
             hosts: entry.hosts,

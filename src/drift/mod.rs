@@ -12,6 +12,8 @@
 //! - the findings do not depend on the order of either input.
 
 pub mod baseline;
+pub mod engine;
+pub mod imports;
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,6 +98,8 @@ pub enum Kind {
     Changed,
     /// Observed, watched, and desired by nothing.
     Unexpected,
+    /// A check could not tell (an ansible task failed, a host was unreachable).
+    Unverified,
 }
 
 impl Kind {
@@ -104,6 +108,7 @@ impl Kind {
             Kind::Missing => "missing",
             Kind::Changed => "changed",
             Kind::Unexpected => "unexpected",
+            Kind::Unverified => "unverified",
         }
     }
 }

@@ -171,6 +171,7 @@ pub struct Classification {
 pub struct Policy {
     tools: BTreeMap<String, ToolRule>,
     commands: rules::RuleSet,
+    drift: DriftRules,
     hash: Digest,
 }
 
@@ -202,6 +203,63 @@ struct RawPolicy {
     tool: Vec<RawToolRule>,
     #[serde(default)]
     rule: Vec<rules::RawCommandRule>,
+    #[serde(default)]
+    drift: Option<RawDrift>,
+}
+
+/// `[drift]`: how drift bears on actuation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrift {
+    #[serde(default)]
+    stale_observation_seconds: Option<u64>,
+    #[serde(default)]
+    stale_observation: Option<DriftEnforcement>,
+    #[serde(default)]
+    critical_drift_open: Option<DriftEnforcement>,
+}
+
+/// What a drift rule does to an actuation it applies to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftEnforcement {
+    /// The rule is off.
+    Allow,
+    /// The actuation needs a human approval whatever its tier.
+    Approval,
+    /// The actuation is refused.
+    Refuse,
+}
+
+impl DriftEnforcement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftEnforcement::Allow => "allow",
+            DriftEnforcement::Approval => "approval",
+            DriftEnforcement::Refuse => "refuse",
+        }
+    }
+}
+
+/// The drift rules of the policy: what a real run of T1 or above needs of its target's drift.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DriftRules {
+    /// An actuation on a target whose last observation is older than this (or that was never
+    /// observed) meets `stale_observation`.
+    pub stale_after_seconds: Option<u64>,
+    pub stale_observation: DriftEnforcement,
+    /// An actuation on a target with open critical drift its action does not address.
+    pub critical_drift_open: DriftEnforcement,
+}
+
+impl Default for DriftRules {
+    fn default() -> DriftRules {
+        DriftRules {
+            stale_after_seconds: None,
+            stale_observation: DriftEnforcement::Refuse,
+            critical_drift_open: DriftEnforcement::Allow,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -216,6 +274,34 @@ struct RawToolRule {
         reason = "documentation for operators; parsed so unknown keys stay errors"
     )]
     reason: Option<String>,
+}
+
+/// The `[drift]` table of policy file `name`; it may be set in one file only.
+fn compile_drift(
+    name: &str,
+    raw: &RawDrift,
+    seen_in: &mut Option<String>,
+    diagnostics: &mut Vec<PolicyDiagnostic>,
+) -> DriftRules {
+    if let Some(first) = seen_in.replace(name.to_owned()) {
+        diagnostics.push(PolicyDiagnostic {
+            file: name.to_owned(),
+            key: "drift".into(),
+            message: format!("[drift] is also set in {first}; set it in one file"),
+        });
+    }
+    if raw.stale_observation_seconds == Some(0) {
+        diagnostics.push(PolicyDiagnostic {
+            file: name.to_owned(),
+            key: "drift.stale_observation_seconds".into(),
+            message: "must be at least 1 (leave it out to turn the rule off)".into(),
+        });
+    }
+    DriftRules {
+        stale_after_seconds: raw.stale_observation_seconds,
+        stale_observation: raw.stale_observation.unwrap_or(DriftEnforcement::Refuse),
+        critical_drift_open: raw.critical_drift_open.unwrap_or(DriftEnforcement::Allow),
+    }
 }
 
 impl Policy {
@@ -239,6 +325,8 @@ impl Policy {
         let mut command_rules = rules::RuleSet::default();
         let mut command_ids: std::collections::HashMap<String, String> =
             std::collections::HashMap::new();
+        let mut drift = DriftRules::default();
+        let mut drift_file: Option<String> = None;
         if sorted.is_empty() {
             diagnostics.push(PolicyDiagnostic {
                 file: "(policy directory)".into(),
@@ -271,6 +359,9 @@ impl Policy {
                         raw.schema
                     ),
                 });
+            }
+            if let Some(raw_drift) = raw.drift {
+                drift = compile_drift(name, &raw_drift, &mut drift_file, &mut diagnostics);
             }
             rules::compile_rules(
                 name,
@@ -317,6 +408,7 @@ impl Policy {
             Ok(Policy {
                 tools,
                 commands: command_rules,
+                drift,
                 hash: hasher.finish(),
             })
         } else {
@@ -327,6 +419,11 @@ impl Policy {
     /// The hash of the policy text in force; recorded in every audit record.
     pub fn hash(&self) -> Digest {
         self.hash
+    }
+
+    /// How drift bears on actuation (`[drift]`; off unless a policy file sets it).
+    pub fn drift_rules(&self) -> DriftRules {
+        self.drift
     }
 
     /// Classifies a call to `tool`.

@@ -55,6 +55,17 @@ struct QueryFactsArgs {
     as_of_recorded: Option<String>,
 }
 
+/// `drift_scan {subject?}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DriftScanArgs {
+    /// Only this subject, e.g. `host:web-1` (default: every subject with an inventory entry, a
+    /// blessed snapshot or an open finding).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 256))]
+    subject: Option<String>,
+}
+
 /// `fact_history {subject, predicate?}`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -451,6 +462,15 @@ pub(crate) fn parse_call(
                 as_of_recorded: timestamp_argument("as_of_recorded", parsed.as_of_recorded)?,
             })
         }
+        "drift_scan" => {
+            let parsed = serde_json::from_value::<DriftScanArgs>(arguments).map_err(invalid)?;
+            if let Some(subject) = &parsed.subject {
+                non_empty("subject", subject)?;
+            }
+            Ok(Operation::DriftScan {
+                subject: parsed.subject,
+            })
+        }
         "fact_history" => {
             let parsed = serde_json::from_value::<FactHistoryArgs>(arguments).map_err(invalid)?;
             non_empty("subject", &parsed.subject)?;
@@ -651,6 +671,49 @@ pub(crate) fn tool_list() -> Vec<Tool> {
             }
         })))
         .with_annotations(read_only("Fact history")),
+        Tool::new(
+            "drift_scan",
+            "Compare desired state (the operator's blessed snapshots, the baseline files, imported terraform plans and ansible checks) with observed state, for one subject or the whole fleet. Opens a drift finding when a difference is first seen and closes it when it clears, and returns the open ones, most severe first: kind (missing, changed, unexpected, unverified), severity, desired and observed values, source and since when. T0; observed values are untrusted host output. The drift_triage prompt explains how to read them.",
+            rmcp::handler::server::tool::schema_for_type::<DriftScanArgs>(),
+        )
+        .with_title("Scan for drift")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["scanned", "open_count", "findings", "opened", "closed", "digest", "as_of"],
+            "properties": {
+                "scanned": {"type": "integer", "minimum": 0},
+                "open_count": {"type": "integer", "minimum": 0},
+                "listed": {"type": "integer", "minimum": 0},
+                "truncated": {"type": "boolean"},
+                "opened": {"type": "array", "items": {"type": "string"}},
+                "closed": {"type": "array", "items": {"type": "string"}},
+                "findings": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["subject", "predicate", "kind", "severity", "since"],
+                    "properties": {
+                        "subject": {"type": "string"},
+                        "predicate": {"type": "string"},
+                        "kind": {"type": "string", "enum": ["missing", "changed", "unexpected", "unverified"]},
+                        "severity": {"type": "string", "enum": ["info", "low", "medium", "high", "critical"]},
+                        "desired": {},
+                        "observed": {},
+                        "source": {"type": ["string", "null"]},
+                        "since": {"type": "string"}
+                    }
+                }},
+                "subjects": {"type": "array"},
+                "digest": {"type": "string"},
+                "as_of": {"type": "string"},
+                "untrusted": {"type": "boolean"}
+            }
+        })))
+        .with_annotations(
+            ToolAnnotations::with_title("Scan for drift")
+                .read_only(true)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false),
+        ),
         Tool::new(
             "collect",
             "Run a built-in read-only probe (os_release, packages, users, listening_ports, services, disks) on an inventory host over the adapter its type allows, and ingest the result as observed facts (typed package:, user:, port:, service:, mount: facts where they apply). With `group` instead of `host`, every host of the group is probed concurrently and the result lists each host's outcome; a slow or unreachable host does not hold up the others. T0; the session is then marked as holding untrusted content.",

@@ -18,6 +18,7 @@
 mod actions;
 mod cli;
 mod concurrency;
+mod drift;
 mod facts;
 mod fleet;
 mod invariants;

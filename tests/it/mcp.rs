@@ -31,6 +31,7 @@ fn the_official_python_sdk_initializes_lists_and_calls_tools() {
         serde_json::json!([
             "audit_verify",
             "collect",
+            "drift_scan",
             "emergency_stop",
             "explain_action",
             "fact_history",
@@ -42,6 +43,8 @@ fn the_official_python_sdk_initializes_lists_and_calls_tools() {
         ])
     );
     assert_eq!(summary["all_have_output_schema"], true);
+    assert_eq!(summary["prompts"], serde_json::json!(["drift_triage"]));
+    assert_eq!(summary["drift_triage_names_drift_scan"], true);
     assert_eq!(summary["status_is_error"], false);
     assert_eq!(summary["status_mode"], "guarded");
     assert_eq!(summary["unknown_is_error"], true);
@@ -124,7 +127,7 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
             .pointer("/result/tools")
             .and_then(Value::as_array)
             .map(Vec::len),
-        Some(10),
+        Some(11),
         "{listed}"
     );
     let called = session.request(

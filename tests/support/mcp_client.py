@@ -58,6 +58,10 @@ async def main(binary, demo):
 
             tools = await session.list_tools()
             summary["tools"] = sorted(tool.name for tool in tools.tools)
+            prompts = await session.list_prompts()
+            summary["prompts"] = sorted(prompt.name for prompt in prompts.prompts)
+            triage = await session.get_prompt("drift_triage", {"subject": "host:web-1"})
+            summary["drift_triage_names_drift_scan"] = "drift_scan" in triage.messages[0].content.text
             summary["all_have_output_schema"] = all(field(tool, "output_schema", "outputSchema") for tool in tools.tools)
             narrate(demo, "tools/list: " + ", ".join(summary["tools"]))
 
