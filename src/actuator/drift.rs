@@ -380,3 +380,76 @@ fn addresses(request: &ActionRequest, finding: &Value) -> bool {
         _ => false,
     }
 }
+
+impl Actuator {
+    /// Writes findings an adapter's dry run computed (a terraform plan, an ansible check) as
+    /// drift facts of `subject`, replacing its earlier findings under `prefix`, with a record of
+    /// their own (`drift.import`): the dry run's record describes the run, this one the facts.
+    pub(super) fn record_imported(
+        &self,
+        request_id: Option<&str>,
+        subject: &str,
+        prefix: &str,
+        findings: &[crate::drift::Finding],
+    ) -> Result<Value, String> {
+        let now = self.clock.now();
+        let states =
+            engine::load(self.audit.store(), Some(subject)).map_err(|error| error.to_string())?;
+        let open = states
+            .iter()
+            .find(|state| state.subject == subject)
+            .map(|state| state.drift.clone())
+            .unwrap_or_default();
+        let changes = engine::reconcile(
+            subject,
+            findings,
+            &open,
+            |predicate| predicate.starts_with(prefix),
+            now,
+        );
+        let mut draft = self.draft("drift.import", AuditDecision::Allowed);
+        draft.request_id = request_id.map(|id| audit::cut(id, super::MAX_NAME_BYTES));
+        draft.tier = Some(Tier::T0);
+        draft.target = Some(audit::cut(subject, super::MAX_NAME_BYTES));
+        draft.args = audit::audit_args(
+            &json!({"source": prefix, "opened": changes.opened, "closed": changes.closed}),
+        );
+        let listed: Vec<Value> = changes
+            .open
+            .iter()
+            .filter(|finding| {
+                finding["predicate"]
+                    .as_str()
+                    .is_some_and(|predicate| predicate.starts_with(prefix))
+            })
+            .cloned()
+            .collect();
+        draft.drift_sha256 = Some(engine::digest(&listed));
+        let provenance = Provenance {
+            actor: "praxis:drift".to_owned(),
+            reason: Some(format!(
+                "{prefix} dry run in session {} (request {})",
+                self.session_id,
+                request_id.unwrap_or("-")
+            )),
+        };
+        let (_, _, _, sealed) = self
+            .audit
+            .store()
+            .change_facts_audited(
+                &changes.puts,
+                &changes.closings,
+                &provenance,
+                now,
+                Durability::Normal,
+                |_, _, _, seq, previous| audit::chain::seal(&draft, seq, previous),
+            )
+            .map_err(|error| format!("the findings could not be stored: {error}"))?;
+        Ok(json!({
+            "opened": changes.opened,
+            "closed": changes.closed,
+            "open": listed.len(),
+            "audit_seq": sealed.seq,
+        }))
+    }
+}

@@ -1237,6 +1237,11 @@ impl Actuator {
         .map_err(|error| audit::redact::redact_text(&error.to_string()).into_owned())?;
         let summary = crate::adapters::terraform::summary(&planned.plan);
         let plan_text = serde_json::to_string(&planned.plan).unwrap_or_default();
+        // The plan's differences become the host's terraform findings.
+        let subject = crate::fleet::import::host_subject(&request.host);
+        let findings = crate::drift::imports::terraform_plan(&subject, &planned.plan)
+            .and_then(|findings| self.record_imported(None, &subject, "terraform:", &findings))
+            .unwrap_or_else(|error| json!({"error": error}));
         Ok(json!({
             "ok": true,
             "dry_run": true,
@@ -1255,6 +1260,7 @@ impl Actuator {
             "approval_required": assessment.classification.verdict.to_string() != "T0",
             "host_type": assessment.host_type,
             "drift": self.drift_preview(&request.host),
+            "findings_recorded": findings,
         }))
     }
 
@@ -1297,7 +1303,6 @@ impl Actuator {
         ));
         value["argv"] = json!(assessment.argv);
         value["approval_required"] = json!(true);
-        value["drift"] = self.drift_preview(&request.host);
         if let Some(report) = report {
             let host = &report["hosts"][&request.host];
             value["ok"] = json!(
@@ -1306,6 +1311,20 @@ impl Actuator {
                     && host["unreachable"].as_u64() == Some(0)
             );
             value["changed"] = host["changed"].clone();
+            // What the check found becomes the host's findings of this playbook.
+            let subject = crate::fleet::import::host_subject(&request.host);
+            value["findings_recorded"] =
+                crate::drift::imports::ansible_check(&request.action, &report)
+                    .and_then(|mut by_host| {
+                        let findings = by_host.remove(&request.host).unwrap_or_default();
+                        self.record_imported(
+                            request_id,
+                            &subject,
+                            &format!("ansible:{}:", request.action),
+                            &findings,
+                        )
+                    })
+                    .unwrap_or_else(|error| json!({"error": error}));
             value["ansible"] = report;
         } else {
             value["ok"] = json!(false);
@@ -1313,6 +1332,7 @@ impl Actuator {
                 "ansible-playbook printed no report (a syntax error or a failure before the play); see stderr"
             );
         }
+        value["drift"] = self.drift_preview(&request.host);
         Ok(value)
     }
 

@@ -760,6 +760,45 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
         );
     }
 
+    // What the check found is each host's findings of that playbook.
+    let scanned = session.call("drift_scan", json!({"subject": format!("host:{first}")}));
+    let marker_finding = scanned["structuredContent"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["predicate"] == "ansible:site.yml:a marker file")
+        .unwrap_or_else(|| panic!("{scanned}"))
+        .clone();
+    assert_eq!(marker_finding["kind"], "changed");
+    assert!(
+        marker_finding["desired"]
+            .to_string()
+            .contains("managed by praxis"),
+        "{marker_finding}"
+    );
+    // An operator imports a saved report of the same check: the findings of that playbook.
+    let report = directory.root.join("check.out");
+    std::fs::write(
+        &report,
+        format!(
+            "PLAY [all]\n{}\n",
+            per_host(&checked, &hosts)[0]["result"]["ansible"]
+        ),
+    )
+    .unwrap();
+    let imported = directory.run(&[
+        "drift",
+        "import-ansible",
+        report.to_str().unwrap(),
+        "--playbook",
+        "saved",
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    assert!(
+        String::from_utf8_lossy(&imported.stdout).contains("ansible:saved:a marker file"),
+        "{imported:?}"
+    );
+
     let mut refusals = Vec::new();
     for (action, code) in [
         ("../outside.yml", "outside-root"),
@@ -1124,6 +1163,34 @@ fn terraform_plans_a_confined_workspace_keeps_its_json_and_never_applies() {
     assert!(
         !root.join("demo/terraform.tfstate").exists(),
         "a dry run applied something"
+    );
+    // The plan's differences are the host's terraform findings: the marker would be created.
+    assert_eq!(
+        content["findings_recorded"]["opened"],
+        json!(["terraform:null_resource.marker"]),
+        "{planned}"
+    );
+    let scanned = session.call("drift_scan", json!({"subject": "host:cloud-1"}));
+    let finding = &scanned["structuredContent"]["findings"][0];
+    assert_eq!(
+        finding["predicate"], "terraform:null_resource.marker",
+        "{scanned}"
+    );
+    assert_eq!(finding["kind"], "missing");
+    assert_eq!(finding["source"], "terraform:create");
+    // The same plan JSON imported by an operator: the same finding, still open, nothing new.
+    let imported = directory.run(&[
+        "drift",
+        "import-plan",
+        content["plan_json"].as_str().unwrap(),
+        "--subject",
+        "host:cloud-1",
+    ]);
+    assert!(imported.status.success(), "{imported:?}");
+    let said = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        said.contains("imported 1 finding(s) for 1 subject(s): 0 opened, 0 closed"),
+        "{said}"
     );
     // A destroy is T3: guarded mode refuses even its plan (the -destroy plan argv is unit-tested).
     let mut refusals = Vec::new();
