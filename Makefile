@@ -80,7 +80,7 @@ bench:
 # toolchain can be installed here, so RUSTC_BOOTSTRAP lets cargo-fuzz pass its -Z flags, and
 # the sanitizer is off (ASan needs a nightly standard library).
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = jsonrpc_line tool_arguments policy_compile audit_rows audit_args classify_command egress redfish host_output
+FUZZ_TARGETS = jsonrpc_line tool_arguments policy_compile audit_rows audit_args classify_command egress redfish host_output drift_imports
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 	cd fuzz && for target in $(FUZZ_TARGETS); do \

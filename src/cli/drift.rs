@@ -90,10 +90,10 @@ pub(super) fn bless(
     let state = state_of(&store, subject)?;
     let wanted =
         |predicate: &str| predicates.is_empty() || predicates.iter().any(|name| name == predicate);
-    let observed: Vec<&FactVersion> = state
+    let observed: Vec<&engine::Held> = state
         .observed
         .iter()
-        .filter(|version| wanted(&version.key.predicate))
+        .filter(|version| wanted(&version.predicate))
         .collect();
     if observed.is_empty() {
         return Err(Failure::failed(format!(
@@ -111,7 +111,7 @@ pub(super) fn bless(
         .map(|version| NewFact {
             key: FactKey {
                 subject: subject.to_owned(),
-                predicate: version.key.predicate.clone(),
+                predicate: version.predicate.clone(),
                 fact_type: FactType::KnownGood,
             },
             value: version.value.clone(),
@@ -120,15 +120,19 @@ pub(super) fn bless(
         .collect();
     let blessed: std::collections::BTreeSet<&str> = observed
         .iter()
-        .map(|version| version.key.predicate.as_str())
+        .map(|version| version.predicate.as_str())
         .collect();
     // Without --predicates the baseline becomes exactly what is observed now.
     let mut closings: Vec<FactKey> = if predicates.is_empty() {
         state
             .known_good
             .iter()
-            .filter(|version| !blessed.contains(version.key.predicate.as_str()))
-            .map(|version| version.key.clone())
+            .filter(|version| !blessed.contains(version.predicate.as_str()))
+            .map(|version| FactKey {
+                subject: subject.to_owned(),
+                predicate: version.predicate.clone(),
+                fact_type: FactType::KnownGood,
+            })
             .collect()
     } else {
         Vec::new()
@@ -136,16 +140,13 @@ pub(super) fn bless(
     // The findings the new baseline opens and closes are written with it.
     let mut next = state.clone();
     next.known_good.retain(|version| {
-        !blessed.contains(version.key.predicate.as_str())
+        !blessed.contains(version.predicate.as_str())
             && !closings
                 .iter()
-                .any(|key| key.predicate == version.key.predicate)
+                .any(|key| key.predicate == version.predicate)
     });
-    next.known_good.extend(observed.iter().map(|version| {
-        let mut good = (*version).clone();
-        good.key.fact_type = FactType::KnownGood;
-        good
-    }));
+    next.known_good
+        .extend(observed.iter().map(|version| (*version).clone()));
     let drift = engine::reconcile_state(&next, &baselines, now);
     let (known_good_count, retracting) = (puts.len(), closings.len());
     puts.extend(drift.puts.iter().cloned());

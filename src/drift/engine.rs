@@ -24,8 +24,8 @@ use crate::actuator::INVENTORY_PREDICATE;
 use crate::audit::canonical;
 use crate::clock::Timestamp;
 use crate::digest::Digest;
-use crate::fleet::{FactKey, FactType, FactVersion};
-use crate::store::facts::{FactQuery, NewFact};
+use crate::fleet::{FactKey, FactType};
+use crate::store::facts::NewFact;
 use crate::store::{Store, StoreError};
 
 /// Predicate prefixes of findings that imports own (a terraform plan, an ansible check).
@@ -38,16 +38,25 @@ pub fn is_imported(predicate: &str) -> bool {
         .any(|prefix| predicate.starts_with(prefix))
 }
 
+/// One active fact of a subject, as the engine needs it (no provenance).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
+    pub predicate: String,
+    pub value: Value,
+    /// When it was last seen (or recorded).
+    pub seen: Timestamp,
+}
+
 /// What the engine reads of one subject.
 #[derive(Clone, Debug, Default)]
 pub struct SubjectState {
     pub subject: String,
     /// The inventory entry (`name`, `host_type`, `groups`), when the subject is a host.
     pub inventory: Option<Value>,
-    pub known_good: Vec<FactVersion>,
-    pub observed: Vec<FactVersion>,
+    pub known_good: Vec<Held>,
+    pub observed: Vec<Held>,
     /// The open findings.
-    pub drift: Vec<FactVersion>,
+    pub drift: Vec<Held>,
 }
 
 /// The state of `name` in `states`, added empty if missing.
@@ -63,36 +72,43 @@ fn entry<'a>(states: &'a mut BTreeMap<String, SubjectState>, name: &str) -> &'a 
 /// Reads the current state of `subject`, or of every subject that has an inventory entry, a
 /// known-good fact or an open finding.
 pub fn load(store: &Store, subject: Option<&str>) -> Result<Vec<SubjectState>, StoreError> {
-    let end_of_time = Timestamp::from_unix_nanos(i64::MAX);
-    let read = |fact_type, predicate| {
-        store.facts_as_of(&FactQuery {
-            subject,
-            predicate,
-            fact_type: Some(fact_type),
-            valid_at: end_of_time,
-            known_at: end_of_time,
-        })
-    };
     let mut states: BTreeMap<String, SubjectState> = BTreeMap::new();
     if let Some(subject) = subject {
         entry(&mut states, subject);
     }
-    for version in read(FactType::Desired, Some(INVENTORY_PREDICATE))? {
-        entry(&mut states, &version.key.subject).inventory = Some(version.value);
-    }
-    for version in read(FactType::KnownGood, None)? {
-        entry(&mut states, &version.key.subject)
-            .known_good
-            .push(version);
-    }
-    for version in read(FactType::Drift, None)? {
-        entry(&mut states, &version.key.subject).drift.push(version);
-    }
-    for version in read(FactType::Observed, None)? {
-        if let Some(state) = states.get_mut(&version.key.subject) {
-            state.observed.push(version);
+    store.for_each_current_fact(FactType::Desired, subject, |name, predicate, value, _| {
+        if predicate == INVENTORY_PREDICATE {
+            entry(&mut states, name).inventory = Some(value);
         }
+    })?;
+    for fact_type in [FactType::KnownGood, FactType::Drift] {
+        store.for_each_current_fact(fact_type, subject, |name, predicate, value, seen| {
+            let held = Held {
+                predicate,
+                value,
+                seen,
+            };
+            let state = entry(&mut states, name);
+            if fact_type == FactType::Drift {
+                state.drift.push(held);
+            } else {
+                state.known_good.push(held);
+            }
+        })?;
     }
+    store.for_each_current_fact(
+        FactType::Observed,
+        subject,
+        |name, predicate, value, seen| {
+            if let Some(state) = states.get_mut(name) {
+                state.observed.push(Held {
+                    predicate,
+                    value,
+                    seen,
+                });
+            }
+        },
+    )?;
     Ok(states.into_values().collect())
 }
 
@@ -105,10 +121,10 @@ impl SubjectState {
             .iter()
             .map(|version| Desired {
                 subject: self.subject.clone(),
-                predicate: version.key.predicate.clone(),
+                predicate: version.predicate.clone(),
                 value: version.value.clone(),
                 compare: Compare::Equal,
-                severity: Severity::default_for(&version.key.predicate),
+                severity: Severity::default_for(&version.predicate),
                 source: "bless".to_owned(),
             })
             .collect();
@@ -140,10 +156,10 @@ impl SubjectState {
     pub fn observations(&self) -> Vec<Observed> {
         self.observed
             .iter()
-            .filter(|version| !is_imported(&version.key.predicate))
+            .filter(|version| !is_imported(&version.predicate))
             .map(|version| Observed {
                 subject: self.subject.clone(),
-                predicate: version.key.predicate.clone(),
+                predicate: version.predicate.clone(),
                 value: version.value.clone(),
             })
             .collect()
@@ -157,7 +173,7 @@ impl SubjectState {
         let families: BTreeSet<&str> = self
             .known_good
             .iter()
-            .map(|version| family(&version.key.predicate))
+            .map(|version| family(&version.predicate))
             .collect();
         compare(
             &self.desired(expectations),
@@ -172,10 +188,7 @@ impl SubjectState {
 
     /// When this subject was last observed: the latest sighting of any observed fact.
     pub fn last_observed(&self) -> Option<Timestamp> {
-        self.observed
-            .iter()
-            .map(|version| version.last_seen.unwrap_or(version.recorded_at))
-            .max()
+        self.observed.iter().map(|version| version.seen).max()
     }
 
     /// This state as it will be once `puts` are written and `closings` ended (for an ingest,
@@ -189,34 +202,23 @@ impl SubjectState {
             .map(|key| key.predicate.as_str())
             .collect();
         next.observed
-            .retain(|version| !ended.contains(version.key.predicate.as_str()));
+            .retain(|version| !ended.contains(version.predicate.as_str()));
         for put in puts.iter().filter(|put| {
             put.key.subject == self.subject && put.key.fact_type == FactType::Observed
         }) {
             let version = next
                 .observed
                 .iter_mut()
-                .find(|version| version.key.predicate == put.key.predicate);
+                .find(|version| version.predicate == put.key.predicate);
             match version {
                 Some(version) => {
                     version.value = put.value.clone();
-                    version.last_seen = Some(put.valid_from);
+                    version.seen = put.valid_from;
                 }
-                None => next.observed.push(FactVersion {
-                    id: 0,
-                    key: put.key.clone(),
+                None => next.observed.push(Held {
+                    predicate: put.key.predicate.clone(),
                     value: put.value.clone(),
-                    valid_from: put.valid_from,
-                    valid_to: None,
-                    closed_at: None,
-                    recorded_at: put.valid_from,
-                    superseded_at: None,
-                    created_by: crate::fleet::Provenance {
-                        actor: String::new(),
-                        reason: None,
-                    },
-                    ended_by: None,
-                    last_seen: Some(put.valid_from),
+                    seen: put.valid_from,
                 }),
             }
         }
@@ -225,7 +227,10 @@ impl SubjectState {
 
     /// The open findings of this subject as shown to the model and the operator.
     pub fn open_findings(&self) -> Vec<Value> {
-        self.drift.iter().map(finding_json).collect()
+        self.drift
+            .iter()
+            .map(|held| finding_json(&self.subject, held))
+            .collect()
     }
 }
 
@@ -235,11 +240,11 @@ fn family(predicate: &str) -> &str {
 }
 
 /// An open finding, as listed: the drift fact's value with its subject and predicate.
-pub fn finding_json(version: &FactVersion) -> Value {
-    let mut value = version.value.clone();
+pub fn finding_json(subject: &str, held: &Held) -> Value {
+    let mut value = held.value.clone();
     if let Value::Object(map) = &mut value {
-        map.insert("subject".into(), json!(version.key.subject));
-        map.insert("predicate".into(), json!(version.key.predicate));
+        map.insert("subject".into(), json!(subject));
+        map.insert("predicate".into(), json!(held.predicate));
     }
     value
 }
@@ -300,14 +305,14 @@ fn finding_value(finding: &Finding, since: &Value) -> Value {
 pub fn reconcile(
     subject: &str,
     findings: &[Finding],
-    open: &[FactVersion],
+    open: &[Held],
     owned: impl Fn(&str) -> bool,
     now: Timestamp,
 ) -> Changes {
     let mut changes = Changes::default();
-    let current: BTreeMap<&str, &FactVersion> = open
+    let current: BTreeMap<&str, &Held> = open
         .iter()
-        .map(|version| (version.key.predicate.as_str(), version))
+        .map(|version| (version.predicate.as_str(), version))
         .collect();
     let mut found: BTreeSet<&str> = BTreeSet::new();
     let mut listed: BTreeMap<String, Value> = BTreeMap::new();
@@ -342,15 +347,19 @@ pub fn reconcile(
         listed.insert(finding.predicate.clone(), shown);
     }
     for version in open {
-        let predicate = version.key.predicate.as_str();
+        let predicate = version.predicate.as_str();
         if found.contains(predicate) {
             continue;
         }
         if owned(predicate) {
             changes.closed.push(predicate.to_owned());
-            changes.closings.push(version.key.clone());
+            changes.closings.push(FactKey {
+                subject: subject.to_owned(),
+                predicate: predicate.to_owned(),
+                fact_type: FactType::Drift,
+            });
         } else {
-            listed.insert(predicate.to_owned(), finding_json(version));
+            listed.insert(predicate.to_owned(), finding_json(subject, version));
         }
     }
     changes.open = listed.into_values().collect();
@@ -525,26 +534,11 @@ mod tests {
         Timestamp::from_unix_nanos(seconds * 1_000_000_000)
     }
 
-    fn version(subject: &str, predicate: &str, fact_type: FactType, value: Value) -> FactVersion {
-        FactVersion {
-            id: 1,
-            key: FactKey {
-                subject: subject.into(),
-                predicate: predicate.into(),
-                fact_type,
-            },
+    fn version(_subject: &str, predicate: &str, _fact_type: FactType, value: Value) -> Held {
+        Held {
+            predicate: predicate.into(),
             value,
-            valid_from: at(1),
-            valid_to: None,
-            closed_at: None,
-            recorded_at: at(1),
-            superseded_at: None,
-            created_by: crate::fleet::Provenance {
-                actor: "test".into(),
-                reason: None,
-            },
-            ended_by: None,
-            last_seen: None,
+            seen: at(1),
         }
     }
 

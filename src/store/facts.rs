@@ -319,6 +319,43 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// The active facts of one type (optionally one subject), oldest first, without their
+    /// provenance: `each` gets (subject, predicate, value, when last seen). For the drift
+    /// engine, which reads whole fleets and needs neither actors nor reasons.
+    pub fn for_each_current_fact(
+        &self,
+        fact_type: FactType,
+        subject: Option<&str>,
+        mut each: impl FnMut(&str, String, Value, Timestamp),
+    ) -> Result<(), StoreError> {
+        let connection = self.connection();
+        let mut sql = String::from(
+            "SELECT s.name, p.name, f.value,                COALESCE((SELECT last_seen FROM fact_seen WHERE fact_id = f.id), f.recorded_at)              FROM facts f INDEXED BY facts_active              JOIN subjects s ON s.id = f.subject_id JOIN predicates p ON p.id = f.predicate_id              WHERE f.superseded_at IS NULL AND f.valid_to IS NULL AND f.fact_type = :fact_type",
+        );
+        if subject.is_some() {
+            sql.push_str(" AND f.subject_id = (SELECT id FROM subjects WHERE name = :subject)");
+        }
+        sql.push_str(" ORDER BY f.id");
+        let mut statement = connection.prepare_cached(&sql)?;
+        let code = fact_type.code();
+        let mut parameters: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":fact_type", &code)];
+        if let Some(subject) = &subject {
+            parameters.push((":subject", subject));
+        }
+        let mut rows = statement.query(parameters.as_slice())?;
+        while let Some(row) = rows.next()? {
+            let value_text: String = row.get(2)?;
+            let value = serde_json::from_str(&value_text).unwrap_or(Value::String(value_text));
+            each(
+                row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?,
+                row.get(1)?,
+                value,
+                Timestamp::from_unix_nanos(row.get(3)?),
+            );
+        }
+        Ok(())
+    }
+
     /// Every version of a subject's facts (optionally one predicate), oldest first.
     pub fn fact_history(
         &self,
