@@ -602,6 +602,23 @@ mod tests {
     }
 
     #[test]
+    fn the_digest_names_what_differs_not_when_or_in_what_order() {
+        let first = json!({"subject": "host:a", "predicate": "p", "kind": "changed", "since": "1"});
+        let second =
+            json!({"subject": "host:a", "predicate": "q", "kind": "missing", "since": "1"});
+        let mut later = first.clone();
+        later["since"] = json!("2");
+        assert_eq!(
+            digest(&[first.clone(), second.clone()]),
+            digest(&[second.clone(), later])
+        );
+        let mut other = first.clone();
+        other["kind"] = json!("unexpected");
+        assert_ne!(digest(&[first, second.clone()]), digest(&[other, second]));
+        assert_ne!(digest(&[]), digest(&[json!({"predicate": "p"})]));
+    }
+
+    #[test]
     fn one_source_never_closes_another_sources_findings() {
         let open = vec![
             version(

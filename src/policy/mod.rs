@@ -515,6 +515,49 @@ mod tests {
     }
 
     #[test]
+    fn drift_rules_are_off_by_default_set_in_one_file_and_checked() {
+        let default = Policy::default_policy().unwrap().drift_rules();
+        assert_eq!(default, DriftRules::default());
+        assert_eq!(default.stale_after_seconds, None);
+        assert_eq!(default.critical_drift_open, DriftEnforcement::Allow);
+        let tools = "[[tool]]\nid = \"t\"\nname = \"server_status\"\ntier = \"T0\"\n";
+        let one = vec![(
+            "a.toml".to_owned(),
+            format!(
+                "schema = 1\n{tools}[drift]\nstale_observation_seconds = 60\nstale_observation = \"approval\"\ncritical_drift_open = \"refuse\"\n"
+            ),
+        )];
+        let rules = Policy::compile(&one).unwrap().drift_rules();
+        assert_eq!(rules.stale_after_seconds, Some(60));
+        assert_eq!(rules.stale_observation, DriftEnforcement::Approval);
+        assert_eq!(rules.critical_drift_open, DriftEnforcement::Refuse);
+        let twice = vec![
+            ("a.toml".to_owned(), format!("schema = 1\n{tools}[drift]\n")),
+            (
+                "b.toml".to_owned(),
+                "schema = 1\n[drift]\nstale_observation_seconds = 0\n".to_owned(),
+            ),
+        ];
+        let keys: Vec<String> = Policy::compile(&twice)
+            .unwrap_err()
+            .iter()
+            .map(|diagnostic| format!("{}: {}", diagnostic.file, diagnostic.key))
+            .collect();
+        assert_eq!(
+            keys,
+            ["b.toml: drift", "b.toml: drift.stale_observation_seconds"]
+        );
+        let unknown = vec![(
+            "a.toml".to_owned(),
+            "schema = 1\n[drift]\nstale = 1\n".to_owned(),
+        )];
+        assert!(
+            Policy::compile(&unknown).is_err(),
+            "unknown keys are errors"
+        );
+    }
+
+    #[test]
     fn bad_policy_files_report_file_and_key() {
         let files = vec![
             ("a.toml".to_owned(), "schema = 1\nbogus = 2\n".to_owned()),
