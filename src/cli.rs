@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod approvals;
 mod drift;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -94,6 +95,36 @@ pub enum Command {
     /// show its baseline and history.
     #[command(subcommand)]
     Drift(DriftCommand),
+    /// Approve a pending action (an operator, in a terminal, with the approver key's
+    /// passphrase). Without ID: the only pending one. Shows everything it binds to first.
+    Approve {
+        /// The approval id (`praxis pending` lists them).
+        id: Option<String>,
+    },
+    /// Deny a pending action; the reason is returned to the model.
+    Deny {
+        /// The approval id.
+        id: String,
+        /// Why (the model is told).
+        #[arg(long)]
+        reason: String,
+    },
+    /// The actions waiting for an approval.
+    Pending {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The approver key's public half and fingerprint.
+    #[command(subcommand)]
+    Approver(ApproverCommand),
+}
+
+/// `praxis approver ...`.
+#[derive(Subcommand, Debug)]
+pub enum ApproverCommand {
+    /// Print the approver public key's fingerprint and hex (for `approver_public_key`).
+    Show,
 }
 
 /// `praxis drift ...`.
@@ -353,7 +384,11 @@ pub fn init_tracing(cli: &Cli) {
         | Command::Fleet(_)
         | Command::Policy(_)
         | Command::Credentials(_)
-        | Command::Drift(_) => "warn",
+        | Command::Drift(_)
+        | Command::Approve { .. }
+        | Command::Deny { .. }
+        | Command::Pending { .. }
+        | Command::Approver(_) => "warn",
     };
     let requested = std::env::var("PRAXIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -441,6 +476,10 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Drift(DriftCommand::Plan { subject, json }) => {
             drift::plan(&settings, &subject, json)
         }
+        Command::Approve { id } => approvals::approve(&settings, id.as_deref()),
+        Command::Deny { id, reason } => approvals::deny(&settings, &id, &reason),
+        Command::Pending { json } => approvals::pending(&settings, json),
+        Command::Approver(ApproverCommand::Show) => approvals::show_key(&settings),
     }
 }
 
@@ -659,6 +698,7 @@ fn init(settings: &Settings) -> Result<u8, Failure> {
     }
     let created = !settings.database.exists();
     let store = Store::open(&settings.database, OpenMode::CreateIfMissing)?;
+    let key_line = approvals::init_key(settings)?;
     let seq = record_operator_action(
         store,
         settings,
@@ -689,6 +729,7 @@ fn init(settings: &Settings) -> Result<u8, Failure> {
         settings.kill_switch_path.display()
     )?;
     writeln!(out, "policy hash: {}", policy.hash())?;
+    writeln!(out, "{key_line}")?;
     writeln!(out, "audit record: seq {seq}")?;
     writeln!(
         out,

@@ -74,6 +74,7 @@ struct RawConfig {
     unknown_default: Option<String>,
     kill_switch_path: Option<PathBuf>,
     approval_ttl_seconds: Option<u64>,
+    approver_public_key: Option<String>,
     max_actions: Option<u64>,
     policy_dir: Option<PathBuf>,
     max_message_bytes: Option<u64>,
@@ -218,6 +219,7 @@ const KEYS: &[&str] = &[
     "unknown_default",
     "kill_switch_path",
     "approval_ttl_seconds",
+    "approver_public_key",
     "max_actions",
     "policy_dir",
     "max_message_bytes",
@@ -254,6 +256,9 @@ pub struct Settings {
     pub unknown_default: UnknownDefault,
     pub kill_switch_path: PathBuf,
     pub approval_ttl_seconds: u64,
+    /// The Ed25519 public key (hex) that approvals must be signed with; without it, the one
+    /// `praxis init` wrote to `<state_dir>/approver.pub`.
+    pub approver_public_key: Option<crate::approval::key::PublicKey>,
     pub max_actions: Option<u64>,
     pub policy_dir: Option<PathBuf>,
     pub max_message_bytes: u64,
@@ -435,6 +440,16 @@ impl Settings {
                     .map_err(|error| ConfigError::new(format!("egress_allowed_networks: {error}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let approver_public_key = raw
+            .approver_public_key
+            .map(|text| {
+                crate::approval::key::PublicKey::from_hex(&text).ok_or_else(|| {
+                    ConfigError::new(
+                        "approver_public_key: not an Ed25519 public key (64 hex digits; `praxis approver show` prints it)",
+                    )
+                })
+            })
+            .transpose()?;
         let talosctl_binary = path("talosctl_binary", raw.talosctl_binary)?;
         let talosconfig_file = path("talosconfig_file", raw.talosconfig_file)?;
         let talosctl_timeout_seconds = ranged(
@@ -516,6 +531,7 @@ impl Settings {
             unknown_default,
             kill_switch_path,
             approval_ttl_seconds,
+            approver_public_key,
             max_actions,
             policy_dir,
             max_message_bytes,
@@ -557,6 +573,7 @@ impl Settings {
             "unknown_default": self.unknown_default.as_str(),
             "kill_switch_path": self.kill_switch_path.display().to_string(),
             "approval_ttl_seconds": self.approval_ttl_seconds,
+            "approver_public_key": self.approver_public_key.as_ref().map(crate::approval::key::PublicKey::to_hex),
             "max_actions": self.max_actions,
             "policy_dir": self.policy_dir.as_ref().map(|path| path.display().to_string()),
             "max_message_bytes": self.max_message_bytes,

@@ -22,6 +22,7 @@
 
 pub mod actuator;
 pub mod adapters;
+pub mod approval;
 pub mod audit;
 pub mod cli;
 pub mod clock;

@@ -13,6 +13,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod action;
+mod approvals;
 mod drift;
 pub mod request;
 
@@ -186,6 +187,8 @@ struct Admitted {
     classification: Classification,
     draft: RecordDraft,
     started: Instant,
+    /// The approval a real run consumes with its intent record.
+    approval: Option<String>,
 }
 
 impl Actuator {
@@ -524,44 +527,61 @@ impl Actuator {
                 );
             }
         }
+        let mut approval = None;
         if !request.dry_run {
-            // Until approvals exist (issue 7), only T0 runs for real; T1+ stops at the preview.
-            if classification.tier > Tier::T0 {
-                let message = if drift_approval {
-                    format!(
-                        "{} has stale observations or open critical drift, and the policy's [drift] rules make this {} action need a human approval: call run_action with dry_run=true to see the drift, then ask the operator to approve (approvals arrive with issue 7)",
-                        request.host, classification.tier
-                    )
-                } else if self.holds_untrusted_content() {
-                    format!(
-                        "this session holds untrusted content, so {} actions need a human approval: call run_action with dry_run=true, then ask the operator to approve (approvals arrive with issue 7)",
-                        classification.tier
-                    )
-                } else {
-                    format!(
-                        "{} actions need a human approval: call run_action with dry_run=true, then ask the operator to approve (approvals arrive with issue 7)",
-                        classification.tier
-                    )
+            // Who needs a human: T2 and T3 always, T1 after untrusted content (the trifecta
+            // latch) or when the policy's [drift] rules say so; T0 never.
+            let latch = classification.tier == Tier::T1 && self.holds_untrusted_content();
+            if self.needs_human(classification.tier) || drift_approval {
+                let Some(id) = request.approval_id.as_deref() else {
+                    let (code, message) = if drift_approval {
+                        (
+                            RefusalCode::ApprovalRequired,
+                            format!(
+                                "{} has stale observations or open critical drift, and the policy's [drift] rules make this {} action need a human approval: call run_action with dry_run=true to see the drift and get an approval_id, then ask the operator to run `praxis approve` in a terminal",
+                                request.host, classification.tier
+                            ),
+                        )
+                    } else if latch {
+                        (RefusalCode::UntrustedContentApprovalRequired, "this session has read untrusted host output, so even reversible (T1) actions need a human approval now: call run_action with dry_run=true to get an approval_id, then ask the operator to run `praxis approve` in a terminal".to_owned())
+                    } else {
+                        (
+                            RefusalCode::ApprovalRequired,
+                            format!(
+                                "{} actions need a human approval: call run_action with dry_run=true to get an approval_id, then ask the operator to run `praxis approve` in a terminal, then call again with dry_run=false and the approval_id",
+                                classification.tier
+                            ),
+                        )
+                    };
+                    return self.refuse(draft, &classification, started, code, &message);
                 };
-                return self.refuse(
-                    draft,
-                    &classification,
-                    started,
-                    RefusalCode::ApprovalRequired,
-                    &message,
-                );
+                if let Err((code, message)) =
+                    self.check_approval(id, request, &assessment, &classification)
+                {
+                    return self.refuse(draft, &classification, started, code, &message);
+                }
+                approval = Some(id.to_owned());
+            }
+            // Executing state changes is built for ssh; other adapters run reads only.
+            let executes_changes = request.adapter == "ssh";
+            if classification.tier > Tier::T0 && !executes_changes {
+                return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
+                    "this build executes {} actions over ssh only; the {} adapter runs reads and dry runs (LIMITATIONS.md)",
+                    classification.tier, request.adapter
+                ));
             }
             if !matches!(
                 request.adapter.as_str(),
                 "ssh" | "talosctl" | "redfish" | "terraform" | "opentofu" | "runbook"
             ) {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
-                    "the {} adapter cannot execute in this build yet (issue 5); use dry_run=true to see what would run",
+                    "the {} adapter cannot execute in this build yet; use dry_run=true to see what would run",
                     request.adapter
                 ));
             }
         }
-        let admitted = self.begin("run_action", draft, classification, started);
+        let mut admitted = self.begin("run_action", draft, classification, started);
+        admitted.approval = approval;
         self.run_admitted(admitted, operation)
     }
 
@@ -646,6 +666,7 @@ impl Actuator {
             classification,
             mut draft,
             started,
+            ..
         } = call;
         draft.tier = Some(classification.tier);
         draft.ts = self.clock.now();
@@ -715,6 +736,7 @@ impl Actuator {
             classification,
             draft,
             started,
+            approval: None,
         }
     }
 
@@ -725,12 +747,17 @@ impl Actuator {
             .remove(&call);
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "intent, handler, outcome: the admitted path in one place"
+    )]
     fn run_admitted(&self, admitted: Admitted, operation: &Operation) -> Response {
         let Admitted {
             call,
             classification,
             mut draft,
             started,
+            approval,
         } = admitted;
         let effect = operation.effect();
         if let Operation::Collect { host, probe } = operation {
@@ -757,7 +784,33 @@ impl Actuator {
         if effect == Effect::Write {
             draft.decision = AuditDecision::Intent;
             draft.ts = self.clock.now();
-            match self.audit.append(&draft, Durability::Full) {
+            // An approved run consumes its approval in the intent's transaction: of two calls
+            // racing for one approval, exactly one writes its intent and runs.
+            let intent = match &approval {
+                Some(id) => self
+                    .audit
+                    .store()
+                    .consume_approval(id, &self.session_id, draft.ts, |seq, previous| {
+                        audit::chain::seal(&draft, seq, previous)
+                    })
+                    .map_err(audit::AuditError::Write),
+                None => self.audit.append(&draft, Durability::Full).map(Some),
+            };
+            let intent = match intent {
+                Ok(Some(sealed)) => Ok(sealed),
+                Ok(None) => {
+                    self.finish(call);
+                    return self.refuse(
+                        draft,
+                        &classification,
+                        started,
+                        RefusalCode::ApprovalUsed,
+                        "another call used this approval first; an approval runs one action once",
+                    );
+                }
+                Err(error) => Err(error),
+            };
+            match intent {
                 Ok(sealed) => {
                     if let Some(entry) = self
                         .in_flight
@@ -920,6 +973,7 @@ impl Actuator {
             }),
             Operation::ReadHost { name } => self.read_host(name, request_id),
             Operation::ReadPolicy => Ok(self.policy_json()),
+            Operation::ApprovalStatus { approval_id } => self.approval_status(approval_id),
             Operation::ExplainAction(request) => {
                 let assessment =
                     action::assess(self.audit.store(), &self.policy, &self.settings, request);
@@ -968,7 +1022,7 @@ impl Actuator {
             {
                 let assessment =
                     action::assess(self.audit.store(), &self.policy, &self.settings, request);
-                let mut value = self.preview(request, &assessment);
+                let mut value = self.preview(request, &assessment, request_id);
                 value["preflight"] = self.talos_preflight(request, &assessment)?;
                 self.mark_untrusted("run_action", request_id, "read host output");
                 Ok(value)
@@ -976,7 +1030,7 @@ impl Actuator {
             Operation::RunAction(request) => {
                 let assessment =
                     action::assess(self.audit.store(), &self.policy, &self.settings, request);
-                Ok(self.preview(request, &assessment))
+                Ok(self.preview(request, &assessment, request_id))
             }
             Operation::IngestObservation { .. }
             | Operation::Collect { .. }
@@ -990,7 +1044,12 @@ impl Actuator {
 
     /// A dry run's answer: the classification, the argv a real run would execute, and a
     /// digest that binds them (what an approval will name).
-    fn preview(&self, request: &ActionRequest, assessment: &action::Assessment) -> Value {
+    fn preview(
+        &self,
+        request: &ActionRequest,
+        assessment: &action::Assessment,
+        request_id: Option<&str>,
+    ) -> Value {
         let preview = format!(
             "DRY_RUN preview (not executed): {}",
             assessment.argv.join(" ")
@@ -1007,11 +1066,28 @@ impl Actuator {
         value["output_len"] = json!(preview.len());
         value["output"] = json!(preview);
         value["action_id"] = json!(action_id[..16]);
-        value["approval"] = json!(if value["approval_required"] == json!(true) {
-            "an operator must approve this action before a real run; approvals arrive with issue 7"
-        } else {
-            "no approval is needed for this tier; real runs need an adapter (issue 5)"
-        });
+        let tier = match assessment.classification.verdict {
+            policy::classify::Verdict::Tier(tier) => Some(tier),
+            policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => None,
+        };
+        let needs_human = tier.is_some_and(|tier| self.needs_human(tier));
+        value["approval_required"] = json!(needs_human);
+        value["approval"] = match tier {
+            Some(tier) if needs_human => {
+                match self.request_approval(request, assessment, tier, request_id) {
+                    Ok(pending) => {
+                        value["approval_id"] = json!(pending.id);
+                        value["approval_expires_at"] = json!(pending.expires_at.to_string());
+                        json!(format!(
+                            "a human must approve this: ask the operator to run `praxis approve {}` in a terminal (it expires at {}); then call run_action with the same arguments, dry_run=false and approval_id {}; approval_status tells you where it stands",
+                            pending.id, pending.expires_at, pending.id
+                        ))
+                    }
+                    Err(error) => json!(format!("an approval could not be requested: {error}")),
+                }
+            }
+            _ => json!("no approval is needed: call again with dry_run=false to run it"),
+        };
         value["drift"] = self.drift_preview(&request.host);
         value
     }

@@ -69,6 +69,8 @@ pub enum Operation {
         /// The per-host operation, its host left empty (`for_host` fills it in).
         each: Box<Operation>,
     },
+    /// Where an approval stands.
+    ApprovalStatus { approval_id: String },
     /// Compare desired with observed state and bring the drift findings up to date: one
     /// subject, or every subject with an inventory entry, a blessed snapshot or an open finding.
     DriftScan { subject: Option<String> },
@@ -123,6 +125,7 @@ impl Operation {
             | Operation::ReadHost { .. }
             | Operation::ReadPolicy
             | Operation::ExplainAction(_)
+            | Operation::ApprovalStatus { .. }
             // The fan-out itself only reads the inventory; each host's call has its own effect.
             | Operation::FanOut { .. } => Effect::Read,
             Operation::RunAction(action) if action.dry_run => Effect::Read,
@@ -151,6 +154,7 @@ impl Operation {
             | Operation::ReadPolicy
             | Operation::ListHosts { .. }
             | Operation::DriftScan { .. }
+            | Operation::ApprovalStatus { .. }
             | Operation::IngestObservation { .. } => None,
         }
     }
@@ -180,6 +184,7 @@ impl Operation {
             | Operation::ExplainAction(_)
             | Operation::FanOut { .. }
             | Operation::DriftScan { .. }
+            | Operation::ApprovalStatus { .. }
             | Operation::IngestObservation { .. }) => other.clone(),
         }
     }
@@ -219,6 +224,15 @@ pub enum RefusalCode {
     UnsafeRunbook,
     StaleObservation,
     CriticalDriftOpen,
+    UntrustedContentApprovalRequired,
+    ApprovalUnknown,
+    ApprovalPending,
+    ApprovalDenied,
+    ApprovalUsed,
+    ApprovalExpired,
+    ApprovalInvalidSignature,
+    ApprovalMismatch,
+    ApprovalNoKey,
 }
 
 impl RefusalCode {
@@ -247,6 +261,15 @@ impl RefusalCode {
             RefusalCode::UnsafeRunbook => "unsafe-runbook",
             RefusalCode::StaleObservation => "stale-observation",
             RefusalCode::CriticalDriftOpen => "critical-drift-open",
+            RefusalCode::UntrustedContentApprovalRequired => "untrusted-content-approval-required",
+            RefusalCode::ApprovalUnknown => "approval-unknown",
+            RefusalCode::ApprovalPending => "approval-pending",
+            RefusalCode::ApprovalDenied => "approval-denied",
+            RefusalCode::ApprovalUsed => "approval-used",
+            RefusalCode::ApprovalExpired => "approval-expired",
+            RefusalCode::ApprovalInvalidSignature => "approval-invalid-signature",
+            RefusalCode::ApprovalMismatch => "approval-mismatch",
+            RefusalCode::ApprovalNoKey => "approval-no-key",
         }
     }
 }

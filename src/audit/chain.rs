@@ -41,6 +41,8 @@ pub enum AuditDecision {
     Operator,
     /// The session took in untrusted content (ingested or read observed facts back).
     Untrusted,
+    /// An approval event: requested, approved, denied.
+    Approval,
 }
 
 impl AuditDecision {
@@ -57,6 +59,7 @@ impl AuditDecision {
             AuditDecision::SessionEnd => "session-end",
             AuditDecision::Operator => "operator",
             AuditDecision::Untrusted => "untrusted-content",
+            AuditDecision::Approval => "approval",
         }
     }
 }

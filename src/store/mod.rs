@@ -12,6 +12,7 @@
 //!   and triggers, and from deleting or updating audit rows; SQLite's defensive mode blocks
 //!   writes to the schema itself.
 
+pub mod approvals;
 pub mod bitemporal;
 pub mod facts;
 mod schema;
@@ -367,7 +368,13 @@ fn authorize(action: &AuthAction<'_>) -> Authorization {
         AuthAction::Insert { table_name }
             if matches!(
                 *table_name,
-                "audit" | "facts" | "subjects" | "predicates" | "actors" | "fact_seen"
+                "audit"
+                    | "facts"
+                    | "subjects"
+                    | "predicates"
+                    | "actors"
+                    | "fact_seen"
+                    | "approvals"
             ) =>
         {
             Authorization::Allow
@@ -390,7 +397,18 @@ fn authorize(action: &AuthAction<'_>) -> Authorization {
             ))
             || (*table_name == "fact_seen"
                 && matches!(*column_name, "last_seen" | "sightings"))
-            || (*table_name == "tx_clock" && *column_name == "last_tx") =>
+            || (*table_name == "tx_clock" && *column_name == "last_tx")
+            || (*table_name == "approvals"
+                && matches!(
+                    *column_name,
+                    "state"
+                        | "approver"
+                        | "decided_at"
+                        | "signature"
+                        | "deny_reason"
+                        | "used_at"
+                        | "used_session"
+                )) =>
         {
             Authorization::Allow
         }

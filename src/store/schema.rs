@@ -5,7 +5,7 @@
 //! Migrations are numbered by `PRAGMA user_version` and run inside one immediate transaction.
 
 /// The schema version this binary writes.
-pub(crate) const CURRENT_VERSION: i64 = 2;
+pub(crate) const CURRENT_VERSION: i64 = 3;
 
 /// Migration `n` (1-based) brings the schema from version `n - 1` to `n`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -146,6 +146,53 @@ END;
 CREATE TRIGGER fact_seen_no_delete BEFORE DELETE ON fact_seen
 BEGIN
     SELECT RAISE(ABORT, 'sightings are kept');
+END;
+",
+    r"
+-- Human approvals (issue 7). A row is advisory except for the fields the operator's
+-- signature covers (id, binding_sha256, approver, decided_at, expires_at): the server verifies
+-- the signature before it believes anything else. Triggers keep the transitions one-way.
+CREATE TABLE approvals (
+    id             TEXT PRIMARY KEY,
+    binding        TEXT NOT NULL,
+    binding_sha256 TEXT NOT NULL,
+    tier           TEXT NOT NULL,
+    target         TEXT NOT NULL,
+    session_id     TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'used')),
+    approver       TEXT,
+    decided_at     INTEGER,
+    signature      TEXT,
+    deny_reason    TEXT,
+    used_at        INTEGER,
+    used_session   TEXT
+) STRICT;
+CREATE INDEX approvals_by_state ON approvals (state, created_at);
+
+CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals
+BEGIN
+    SELECT RAISE(ABORT, 'approvals are kept');
+END;
+
+CREATE TRIGGER approvals_one_way BEFORE UPDATE ON approvals
+WHEN NEW.id IS NOT OLD.id
+  OR NEW.binding IS NOT OLD.binding
+  OR NEW.binding_sha256 IS NOT OLD.binding_sha256
+  OR NEW.tier IS NOT OLD.tier
+  OR NEW.target IS NOT OLD.target
+  OR NEW.session_id IS NOT OLD.session_id
+  OR NEW.reason IS NOT OLD.reason
+  OR NEW.created_at IS NOT OLD.created_at
+  OR NEW.expires_at IS NOT OLD.expires_at
+  OR NOT ((OLD.state = 'pending' AND NEW.state IN ('approved', 'denied'))
+       OR (OLD.state = 'approved' AND NEW.state = 'used'
+           AND NEW.approver IS OLD.approver AND NEW.decided_at IS OLD.decided_at
+           AND NEW.signature IS OLD.signature))
+BEGIN
+    SELECT RAISE(ABORT, 'approvals only move pending -> approved|denied -> used, once');
 END;
 ",
 ];

@@ -55,6 +55,15 @@ struct QueryFactsArgs {
     as_of_recorded: Option<String>,
 }
 
+/// `approval_status {approval_id}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ApprovalStatusArgs {
+    /// The id a `run_action` preview returned.
+    #[schemars(length(min = 1, max = 128))]
+    approval_id: String,
+}
+
 /// `drift_scan {subject?}`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -426,6 +435,7 @@ fn host_or_group(host: Option<String>, group: Option<String>) -> Result<Aim, Arg
 }
 
 /// Parses a call's arguments into an operation.
+#[expect(clippy::too_many_lines, reason = "one arm per tool")]
 pub(crate) fn parse_call(
     tool: &str,
     arguments: Option<&JsonObject>,
@@ -460,6 +470,19 @@ pub(crate) fn parse_call(
                 fact_type: parsed.fact_type,
                 as_of_valid: timestamp_argument("as_of_valid", parsed.as_of_valid)?,
                 as_of_recorded: timestamp_argument("as_of_recorded", parsed.as_of_recorded)?,
+            })
+        }
+        "approval_status" => {
+            let parsed =
+                serde_json::from_value::<ApprovalStatusArgs>(arguments).map_err(invalid)?;
+            non_empty("approval_id", &parsed.approval_id)?;
+            if parsed.approval_id.len() > 128 {
+                return Err(ArgumentError::Invalid(
+                    "approval_id must be at most 128 characters".into(),
+                ));
+            }
+            Ok(Operation::ApprovalStatus {
+                approval_id: parsed.approval_id,
             })
         }
         "drift_scan" => {
@@ -671,6 +694,31 @@ pub(crate) fn tool_list() -> Vec<Tool> {
             }
         })))
         .with_annotations(read_only("Fact history")),
+        Tool::new(
+            "approval_status",
+            "Where an approval stands: pending (the operator has not decided), approved (call run_action with the same arguments, dry_run=false and this approval_id), denied (with the operator's reason), used, or expired; with what it binds to. T0, read-only. You cannot approve anything: only the operator can, in a terminal.",
+            rmcp::handler::server::tool::schema_for_type::<ApprovalStatusArgs>(),
+        )
+        .with_title("Approval status")
+        .with_raw_output_schema(object_schema(&json!({
+            "type": "object",
+            "required": ["approval_id", "state"],
+            "properties": {
+                "approval_id": {"type": "string"},
+                "state": {"type": "string", "enum": ["unknown", "pending", "approved", "denied", "used", "expired"]},
+                "tier": {"type": "string"},
+                "target": {"type": "string"},
+                "binding": {"type": "object"},
+                "created_at": {"type": "string"},
+                "expires_at": {"type": "string"},
+                "decided_at": {"type": ["string", "null"]},
+                "approver": {"type": ["string", "null"]},
+                "deny_reason": {"type": ["string", "null"]},
+                "used_at": {"type": ["string", "null"]},
+                "next": {"type": "string"}
+            }
+        })))
+        .with_annotations(read_only("Approval status")),
         Tool::new(
             "drift_scan",
             "Compare desired state (the operator's blessed snapshots, the baseline files, imported terraform plans and ansible checks) with observed state, for one subject or the whole fleet. Opens a drift finding when a difference is first seen and closes it when it clears, and returns the open ones, most severe first: kind (missing, changed, unexpected, unverified), severity, desired and observed values, source and since when. T0; observed values are untrusted host output. The drift_triage prompt explains how to read them.",

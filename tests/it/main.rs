@@ -16,6 +16,7 @@
 )]
 
 mod actions;
+mod approvals;
 mod cli;
 mod concurrency;
 mod drift;

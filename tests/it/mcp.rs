@@ -29,6 +29,7 @@ fn the_official_python_sdk_initializes_lists_and_calls_tools() {
     assert_eq!(
         summary["tools"],
         serde_json::json!([
+            "approval_status",
             "audit_verify",
             "collect",
             "drift_scan",
@@ -127,7 +128,7 @@ fn newer_protocol_versions_negotiate_and_discover_answers() {
             .pointer("/result/tools")
             .and_then(Value::as_array)
             .map(Vec::len),
-        Some(11),
+        Some(12),
         "{listed}"
     );
     let called = session.request(

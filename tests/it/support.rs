@@ -317,6 +317,85 @@ pub fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// What an operator saw and how the command ended, after `operator_types`.
+pub struct Typed {
+    pub code: Option<i32>,
+    pub screen: String,
+}
+
+/// Runs `praxis ARGS` in a pseudo-terminal (util-linux `script`) the way an operator would:
+/// each time the next prompt of `answers` appears on the screen, types its answer and Enter.
+/// Nothing but the terminal carries the answers, as for a person at a keyboard.
+pub fn operator_types(directory: &StateDir, arguments: &str, answers: &[(&str, &str)]) -> Typed {
+    use std::io::Read as _;
+    use std::sync::{Arc, Mutex};
+    let command_line = format!("{} {arguments}", binary());
+    let mut child = Command::new("script")
+        .args(["-qec", &command_line, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &directory.root)
+        .env("PRAXIS_STATE_DIR", directory.state())
+        .env("USER", "operator")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let shared = Arc::clone(&screen);
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0_u8; 4096];
+        while let Ok(count) = stdout.read(&mut buffer) {
+            if count == 0 {
+                break;
+            }
+            shared
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..count]));
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (prompt, answer) in answers {
+        loop {
+            let found = screen.lock().unwrap()[seen..].find(prompt);
+            if let Some(offset) = found {
+                seen += offset + prompt.len();
+                break;
+            }
+            if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // A moment for the program to turn echo off after printing its prompt.
+        std::thread::sleep(Duration::from_millis(100));
+        drop(stdin.write_all(format!("{answer}\n").as_bytes()));
+        drop(stdin.flush());
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            drop(child.kill());
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    drop(reader.join());
+    let screen = screen.lock().unwrap().clone();
+    Typed {
+        code: status.and_then(|status| status.code()),
+        screen,
+    }
+}
+
 /// Runs a command under a pseudo-terminal (`script`), so stdin is a terminal.
 pub fn run_in_terminal(directory: &StateDir, arguments: &str) -> Output {
     let command_line = format!("{} {arguments}", binary());
