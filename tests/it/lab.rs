@@ -498,25 +498,61 @@ impl Drop for Resume {
     }
 }
 
+/// One HTTP GET of `/healthz` at `address:8080`: the status line, or why there is none.
+fn healthz(address: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect((address, 8080)) else {
+        return "connection refused".into();
+    };
+    drop(stream.set_read_timeout(Some(std::time::Duration::from_secs(3))));
+    drop(stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: lab\r\n\r\n"));
+    let mut answer = String::new();
+    drop(stream.read_to_string(&mut answer));
+    answer.lines().next().unwrap_or("no answer").to_owned()
+}
+
 #[test]
-fn the_nginx_bad_config_incident_is_diagnosed_through_praxis_alone() {
-    // Seed 002's runbook: a bad deploy breaks nginx; the operator's assistant must see why.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the seed's incident end to end, read top to bottom"
+)]
+fn the_nginx_bad_config_incident_is_diagnosed_approved_and_fixed_through_praxis_alone() {
+    // Seed 002's runbook: a bad deploy breaks nginx and takes it down; the assistant diagnoses
+    // with reads, proposes the fix, the operator approves it in a terminal, it runs once.
     let port = 2900 + u16::try_from(std::process::id() % 90).unwrap();
     let lab = Lab::up("nginx", 1, port, &["--nginx"]);
     let (name, address, host_port) = lab.hosts()[0].clone();
-    let config = lab
-        .directory
-        .join("hosts")
-        .join(&name)
-        .join("etc-nginx/nginx.conf");
+    let host_dir = lab.directory.join("hosts").join(&name);
+    let config = host_dir.join("etc-nginx/nginx.conf");
+    assert!(
+        healthz(&address).contains("200"),
+        "healthy before the incident"
+    );
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, text.replace("return 200", "retrun 200")).unwrap();
+    let pid = std::fs::read_to_string(host_dir.join("nginx.pid")).unwrap();
+    Command::new("kill")
+        .args(["-QUIT", pid.trim()])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!healthz(&address).contains("200"), "the outage is real");
 
     let directory = StateDir::initialised("nginx-incident");
     directory.import_inventory(&format!(
             "[hosts.{name}]\nhost_type = \"linux\"\nssh = {{ address = \"{address}\", port = {host_port}, user = \"aiops\", host_key = \"{}\" }}\n",
             lab.host_key(&address, host_port)
         ));
+    let passphrase = "the operator's own passphrase";
+    let init = crate::support::operator_types(
+        &directory,
+        "init",
+        &[
+            ("New passphrase", passphrase),
+            ("The same passphrase again", passphrase),
+        ],
+    );
+    assert_eq!(init.code, Some(0), "{}", init.screen);
     let identity = lab.directory.join("client/id_ed25519");
     let mut session = Session::start_with(
         &directory,
@@ -540,13 +576,70 @@ fn the_nginx_bad_config_incident_is_diagnosed_through_praxis_alone() {
         stderr.contains("retrun"),
         "the broken directive is visible in the result: {stderr}"
     );
-    let fix = session.call("run_action", json!({"adapter": "ssh", "host": name, "action": "sudo -n /usr/bin/cp /etc/nginx/nginx.conf.good /etc/nginx/nginx.conf", "dry_run": false}));
+
+    // The fix: restore the last known good config and start nginx. A state change: it needs
+    // the operator.
+    let fix_action = "sudo -n /usr/bin/cp /etc/nginx/nginx.conf.good /etc/nginx/nginx.conf && sudo -n /usr/sbin/nginx";
+    let fix = |dry_run: bool, approval: Option<&str>| {
+        let mut arguments =
+            json!({"adapter": "ssh", "host": name, "action": fix_action, "dry_run": dry_run});
+        if let Some(id) = approval {
+            arguments["approval_id"] = json!(id);
+        }
+        arguments
+    };
+    let unapproved = session.call("run_action", fix(false, None));
     assert_eq!(
-        refusal_code(&fix),
+        refusal_code(&unapproved),
         Some("approval-required"),
-        "the fix is a state change: {fix}"
+        "{unapproved}"
     );
+    let preview = session.call("run_action", fix(true, None));
+    assert_eq!(refusal_code(&preview), None, "{preview}");
+    let tier = preview["structuredContent"]["tier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(tier == "T2" || tier == "T3", "{preview}");
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{preview}"))
+        .to_owned();
+    let mut answers = vec![("Passphrase for the approver key", passphrase)];
+    if tier == "T3" {
+        answers.push(("Type the target's name", name.as_str()));
+    }
+    let approved = crate::support::operator_types(&directory, &format!("approve {id}"), &answers);
+    assert_eq!(approved.code, Some(0), "{}", approved.screen);
+    assert!(
+        approved.screen.contains("/etc/nginx/nginx.conf.good"),
+        "the operator saw the command: {}",
+        approved.screen
+    );
+    let ran = session.call("run_action", fix(false, Some(&id)));
+    assert_eq!(refusal_code(&ran), None, "{ran}");
+    assert_eq!(ran["structuredContent"]["exit_code"], 0, "{ran}");
+    let again = session.call("run_action", fix(false, Some(&id)));
+    assert_eq!(refusal_code(&again), Some("approval-used"), "{again}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(healthz(&address).contains("200"), "nginx serves again");
+    let valid = session.call("run_action", json!({"adapter": "ssh", "host": name, "action": "sudo -n /usr/sbin/nginx -t", "dry_run": false}));
+    assert_eq!(valid["structuredContent"]["ok"], true, "{valid}");
     assert_eq!(session.finish().0, 0);
+
+    // All of it in the audit trail, which verifies.
+    let records = directory.records();
+    let with_id: Vec<&str> = records
+        .iter()
+        .filter(|record| record["approval_id"] == id.as_str())
+        .filter_map(|record| record["decision"].as_str())
+        .collect();
+    assert_eq!(
+        with_id,
+        ["approval", "approval", "intent", "outcome", "denied"],
+        "{with_id:?}"
+    );
+    assert_eq!(directory.verify().0, 0);
 }
 
 #[test]
