@@ -257,6 +257,11 @@ impl Actuator {
             "mode": self.settings.mode.as_str(),
             "pid": facts.pid,
             "command": facts.command,
+            "approver_key": self.approver_key().map(|key| json!({
+                "fingerprint": key.fingerprint(),
+                "public_key": key.to_hex(),
+                "pinned": self.settings.approver_public_key.is_some(),
+            })),
         });
         self.audit
             .append(&draft, Durability::Full)

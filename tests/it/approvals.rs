@@ -143,6 +143,17 @@ fn invariant_6_an_operator_approves_in_a_terminal_and_the_action_runs_exactly_on
     assert_eq!(session.finish().0, 0);
 
     let records = directory.records();
+    let session_record = records
+        .iter()
+        .rev()
+        .find(|record| record["decision"] == "session")
+        .unwrap();
+    assert!(
+        session_record["args"]["approver_key"]["fingerprint"]
+            .as_str()
+            .is_some_and(|fingerprint| fingerprint.starts_with("SHA256:")),
+        "every session names the approver key: {session_record}"
+    );
     let intents: Vec<&Value> = records
         .iter()
         .filter(|record| record["decision"] == "intent" && record["approval_id"] == id.as_str())
@@ -349,4 +360,36 @@ fn an_expired_approval_is_refused() {
         "{late} (expired {expires})"
     );
     assert_eq!(session.finish().0, 0);
+}
+
+#[test]
+fn a_changed_policy_voids_a_pending_approval() {
+    let directory = with_key("approve-policy");
+    let mut session = session(&directory, "guarded");
+    let preview = session.call("run_action", restart("web-1", true, None));
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(session.finish().0, 0);
+    // The operator's policy changes before anyone approves.
+    crate::support::policy_dir_with(
+        &directory,
+        &[(
+            "local.toml",
+            "schema = 1\n[drift]\ncritical_drift_open = \"refuse\"\n",
+        )],
+    );
+    let refused = approve(&directory, &id, PASSPHRASE);
+    assert_eq!(refused.code, Some(1), "{}", refused.screen);
+    assert!(
+        refused.screen.contains("policy changed"),
+        "{}",
+        refused.screen
+    );
+    let status = directory.run(&["pending", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains(&id),
+        "still pending, never approvable"
+    );
 }

@@ -20,28 +20,12 @@ const WEB_BASELINE: &str = "schema = 1\n\n[[expect]]\nid = \"no-root\"\ngroups =
 /// A policy directory holding the shipped policy, `extra` as another policy file, and
 /// `baselines/web.toml`; the state directory's config file points at it.
 fn with_policy(directory: &StateDir, extra: &str) {
-    let policy = directory.root.join("policy");
-    std::fs::create_dir_all(policy.join("baselines")).unwrap();
-    for name in ["default.toml", "commands.toml"] {
-        std::fs::copy(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("policy")
-                .join(name),
-            policy.join(name),
-        )
-        .unwrap();
-    }
+    let drift = format!("schema = 1\n{extra}");
+    let mut files = vec![("baselines/web.toml", WEB_BASELINE)];
     if !extra.is_empty() {
-        std::fs::write(policy.join("drift.toml"), format!("schema = 1\n{extra}")).unwrap();
+        files.push(("drift.toml", drift.as_str()));
     }
-    std::fs::write(policy.join("baselines/web.toml"), WEB_BASELINE).unwrap();
-    let config = directory.root.join(".config/praxis");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(
-        config.join("praxis.toml"),
-        format!("policy_dir = {:?}\n", policy.display().to_string()),
-    )
-    .unwrap();
+    crate::support::policy_dir_with(directory, &files);
 }
 
 fn ports(session: &mut Session, subject: &str, rows: &str) -> Value {

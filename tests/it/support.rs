@@ -317,6 +317,35 @@ pub fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// Writes a policy directory under the test's root holding the shipped policy files and
+/// `extra` (relative path, contents), and a config file pointing praxis at it.
+pub fn policy_dir_with(directory: &StateDir, extra: &[(&str, &str)]) -> PathBuf {
+    let policy = directory.root.join("policy");
+    std::fs::create_dir_all(&policy).unwrap();
+    for name in ["default.toml", "commands.toml"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policy")
+                .join(name),
+            policy.join(name),
+        )
+        .unwrap();
+    }
+    for (name, contents) in extra {
+        let path = policy.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    let config = directory.root.join(".config/praxis");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("praxis.toml"),
+        format!("policy_dir = {:?}\n", policy.display().to_string()),
+    )
+    .unwrap();
+    policy
+}
+
 /// What an operator saw and how the command ended, after `operator_types`.
 pub struct Typed {
     pub code: Option<i32>,
