@@ -76,6 +76,7 @@ struct RawConfig {
     approval_ttl_seconds: Option<u64>,
     approver_public_key: Option<String>,
     max_actions: Option<u64>,
+    max_wall_seconds: Option<u64>,
     policy_dir: Option<PathBuf>,
     max_message_bytes: Option<u64>,
     ssh_identity_file: Option<PathBuf>,
@@ -221,6 +222,7 @@ const KEYS: &[&str] = &[
     "approval_ttl_seconds",
     "approver_public_key",
     "max_actions",
+    "max_wall_seconds",
     "policy_dir",
     "max_message_bytes",
     "ssh_identity_file",
@@ -259,7 +261,10 @@ pub struct Settings {
     /// The Ed25519 public key (hex) that approvals must be signed with; without it, the one
     /// `praxis init` wrote to `<state_dir>/approver.pub`.
     pub approver_public_key: Option<crate::approval::key::PublicKey>,
+    /// How many state-changing runs (T1 and above, for real) one session may make.
     pub max_actions: Option<u64>,
+    /// How long one session may make state-changing runs, from its start.
+    pub max_wall_seconds: Option<u64>,
     pub policy_dir: Option<PathBuf>,
     pub max_message_bytes: u64,
     /// The private key the ssh adapter uses (a path; the key never enters praxis's records).
@@ -402,6 +407,12 @@ impl Settings {
                 "max_actions = 0 would refuse every action; leave it unset for no limit",
             ));
         }
+        let max_wall_seconds = number("max_wall_seconds", raw.max_wall_seconds)?;
+        if max_wall_seconds == Some(0) {
+            return Err(ConfigError::new(
+                "max_wall_seconds = 0 would refuse every action; leave it unset for no limit",
+            ));
+        }
         let policy_dir = path("policy_dir", raw.policy_dir)?;
         let max_message_bytes = number("max_message_bytes", raw.max_message_bytes)?
             .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
@@ -533,6 +544,7 @@ impl Settings {
             approval_ttl_seconds,
             approver_public_key,
             max_actions,
+            max_wall_seconds,
             policy_dir,
             max_message_bytes,
             ssh_identity_file,
@@ -575,6 +587,7 @@ impl Settings {
             "approval_ttl_seconds": self.approval_ttl_seconds,
             "approver_public_key": self.approver_public_key.as_ref().map(crate::approval::key::PublicKey::to_hex),
             "max_actions": self.max_actions,
+            "max_wall_seconds": self.max_wall_seconds,
             "policy_dir": self.policy_dir.as_ref().map(|path| path.display().to_string()),
             "max_message_bytes": self.max_message_bytes,
             "ssh_identity_file": self.ssh_identity_file.as_ref().map(|path| path.display().to_string()),

@@ -170,6 +170,10 @@ pub struct Actuator {
     in_flight: Mutex<BTreeMap<u64, InFlight>>,
     /// The expectations of the baseline files in force (`<policy_dir>/baselines`).
     baselines: Vec<crate::drift::baseline::Expectation>,
+    /// When this session started, for `max_wall_seconds`.
+    started: Instant,
+    /// State-changing runs admitted so far, for `max_actions`.
+    actions_run: AtomicU64,
 }
 
 /// A call that was admitted and has not finished.
@@ -212,7 +216,32 @@ impl Actuator {
             next_call: AtomicU64::new(0),
             in_flight: Mutex::new(BTreeMap::new()),
             baselines: Vec::new(),
+            started: Instant::now(),
+            actions_run: AtomicU64::new(0),
         }
+    }
+
+    /// Takes one action from the session's budget (`max_actions`, `max_wall_seconds`), or says
+    /// why there is none left. Only a run that passed every gate, its approval included,
+    /// spends budget.
+    fn spend_budget(&self) -> Result<(), String> {
+        if let Some(seconds) = self.settings.max_wall_seconds
+            && self.started.elapsed() > Duration::from_secs(seconds)
+        {
+            return Err(format!(
+                "this session's time for state changes ({seconds} s, max_wall_seconds) is over; the operator starts a new session to continue"
+            ));
+        }
+        if let Some(limit) = self.settings.max_actions {
+            let spent = self.actions_run.fetch_add(1, Ordering::SeqCst);
+            if spent >= limit {
+                self.actions_run.fetch_sub(1, Ordering::SeqCst);
+                return Err(format!(
+                    "this session has made its {limit} state-changing runs (max_actions); the operator starts a new session to continue"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// This actuator judging drift with `baselines` (from `Settings::load_baselines`).
@@ -585,6 +614,19 @@ impl Actuator {
                 ));
             }
         }
+        // Budget last: a refusal above (an approval refused, say) never spends it.
+        if !request.dry_run
+            && classification.tier > Tier::T0
+            && let Err(message) = self.spend_budget()
+        {
+            return self.refuse(
+                draft,
+                &classification,
+                started,
+                RefusalCode::BudgetExhausted,
+                &message,
+            );
+        }
         let mut admitted = self.begin("run_action", draft, classification, started);
         admitted.approval = approval;
         self.run_admitted(admitted, operation)
@@ -805,6 +847,10 @@ impl Actuator {
                 Ok(Some(sealed)) => Ok(sealed),
                 Ok(None) => {
                     self.finish(call);
+                    // The race for the approval was lost: nothing ran, so nothing is spent.
+                    if self.settings.max_actions.is_some() {
+                        self.actions_run.fetch_sub(1, Ordering::SeqCst);
+                    }
                     return self.refuse(
                         draft,
                         &classification,

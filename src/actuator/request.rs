@@ -233,6 +233,7 @@ pub enum RefusalCode {
     ApprovalInvalidSignature,
     ApprovalMismatch,
     ApprovalNoKey,
+    BudgetExhausted,
 }
 
 impl RefusalCode {
@@ -270,6 +271,7 @@ impl RefusalCode {
             RefusalCode::ApprovalInvalidSignature => "approval-invalid-signature",
             RefusalCode::ApprovalMismatch => "approval-mismatch",
             RefusalCode::ApprovalNoKey => "approval-no-key",
+            RefusalCode::BudgetExhausted => "budget-exhausted",
         }
     }
 }

@@ -188,6 +188,11 @@ fn forged_edited_or_denied_approvals_let_nothing_run() {
     };
     let forged = ask(&mut session, "web-1");
     let edited = ask(&mut session, "web-2");
+    let reload = json!({"adapter": "ssh", "host": "web-1", "action": "systemctl reload nginx", "dry_run": true});
+    let copied = session.call("run_action", reload.clone())["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let approved = approve(&directory, &edited, PASSPHRASE);
     assert_eq!(approved.code, Some(0), "{}", approved.screen);
 
@@ -209,7 +214,25 @@ fn forged_edited_or_denied_approvals_let_nothing_run() {
             [&edited],
         )
         .unwrap();
+    // A valid signature copied from another approval does not transfer: it names that id.
+    database
+        .execute(
+            "UPDATE approvals SET state = 'approved', approver = o.approver, decided_at = o.decided_at, \
+             signature = o.signature FROM (SELECT approver, decided_at, signature FROM approvals WHERE id = ?2) AS o \
+             WHERE approvals.id = ?1",
+            [&copied, &edited],
+        )
+        .unwrap();
     drop(database);
+    let mut real_reload = reload;
+    real_reload["dry_run"] = json!(false);
+    real_reload["approval_id"] = json!(copied);
+    let run = session.call("run_action", real_reload);
+    assert_eq!(
+        refusal_code(&run),
+        Some("approval-invalid-signature"),
+        "{run}"
+    );
     let run = session.call("run_action", restart("web-1", false, Some(&forged)));
     assert_eq!(
         refusal_code(&run),
@@ -392,4 +415,43 @@ fn a_changed_policy_voids_a_pending_approval() {
         String::from_utf8_lossy(&status.stdout).contains(&id),
         "still pending, never approvable"
     );
+}
+
+#[test]
+fn a_session_budget_counts_only_runs_that_passed_every_gate() {
+    let directory = with_key("approve-budget");
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_SSH_IDENTITY_FILE", "/nonexistent/praxis-test-key"),
+            ("PRAXIS_MAX_ACTIONS", "1"),
+        ],
+    );
+    session.request(
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
+    );
+    // Refused approvals spend nothing.
+    for _ in 0..3 {
+        let refused = session.call("run_action", restart("web-1", false, Some("apr-made-up")));
+        assert_eq!(refusal_code(&refused), Some("approval-unknown"));
+    }
+    let touch = json!({"adapter": "ssh", "host": "web-1", "action": "touch /tmp/praxis-budget", "dry_run": false});
+    let first = session.call("run_action", touch.clone());
+    assert!(
+        !matches!(
+            refusal_code(&first),
+            Some("budget-exhausted" | "approval-required")
+        ),
+        "{first}"
+    );
+    let second = session.call("run_action", touch);
+    assert_eq!(refusal_code(&second), Some("budget-exhausted"), "{second}");
+    // Reads are never budgeted.
+    let read = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": "web-1", "action": "uptime", "dry_run": true}),
+    );
+    assert_eq!(refusal_code(&read), None);
+    assert_eq!(session.finish().0, 0);
 }

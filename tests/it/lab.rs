@@ -1090,13 +1090,14 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
         "run_action",
         json!({"adapter": "redfish", "host": "bmc-1", "action": "power-on", "dry_run": false}),
     );
+    // T1, but the session has read the BMC's answers (untrusted content): it needs a human.
     assert_eq!(
         refusal_code(&power_on),
-        Some("approval-required"),
+        Some("untrusted-content-approval-required"),
         "{power_on}"
     );
     assert_eq!(power_on["structuredContent"]["error"]["tier"], "T1");
-    refusals.push("approval-required");
+    refusals.push("untrusted-content-approval-required");
     assert_eq!(power_state(&mut session), "On", "the force-off did not run");
 
     // Only the inventory's BMC, at the inventory's address.
