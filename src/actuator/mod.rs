@@ -596,21 +596,46 @@ impl Actuator {
                 }
                 approval = Some(id.to_owned());
             }
-            // Executing state changes is built for ssh; other adapters run reads only.
-            let executes_changes = request.adapter == "ssh";
+            // Executing state changes is built for ssh, ansible, talosctl, redfish and runbooks;
+            // terraform/OpenTofu stop at the plan.
+            let executes_changes = matches!(
+                request.adapter.as_str(),
+                "ssh" | "ansible" | "talosctl" | "redfish" | "runbook"
+            );
             if classification.tier > Tier::T0 && !executes_changes {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
-                    "this build executes {} actions over ssh only; the {} adapter runs reads and dry runs (LIMITATIONS.md)",
+                    "this build does not execute {} actions through the {} adapter; it runs its plans and reads (LIMITATIONS.md)",
                     classification.tier, request.adapter
                 ));
             }
             if !matches!(
                 request.adapter.as_str(),
-                "ssh" | "talosctl" | "redfish" | "terraform" | "opentofu" | "runbook"
+                "ssh" | "ansible" | "talosctl" | "redfish" | "terraform" | "opentofu" | "runbook"
             ) {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
                     "the {} adapter cannot execute in this build yet; use dry_run=true to see what would run",
                     request.adapter
+                ));
+            }
+        }
+        // Preconditions, before an approval is consumed: an irreversible Talos verb runs only
+        // on a cluster whose health pre-flight passes now.
+        if !request.dry_run
+            && request.adapter == "talosctl"
+            && crate::adapters::talosctl::is_irreversible(&request.action)
+        {
+            let verdict = self.talos_preflight(request, &assessment);
+            if !verdict
+                .as_ref()
+                .is_ok_and(|preflight| preflight["healthy"] == json!(true))
+            {
+                let why = match &verdict {
+                    Ok(preflight) => audit::cut(preflight["stderr"].as_str().unwrap_or(""), 300),
+                    Err(error) => error.clone(),
+                };
+                return self.refuse(draft, &classification, started, RefusalCode::PreconditionFailed, &format!(
+                    "the health pre-flight of {} failed ({why}), so the {} did not run; the approval is kept until it expires — try again once the cluster is healthy",
+                    request.host, request.action
                 ));
             }
         }
@@ -1060,10 +1085,13 @@ impl Actuator {
             Operation::RunAction(request) if !request.dry_run && request.adapter == "redfish" => {
                 self.run_redfish(request, request_id)
             }
+            Operation::RunAction(request) if !request.dry_run && request.adapter == "ansible" => {
+                self.run_ansible(request, request_id, false)
+            }
             Operation::RunAction(request) if !request.dry_run => self.run_ssh(request, request_id),
             // ansible's dry run is executed: `--check --diff` reports what a run would change.
             Operation::RunAction(request) if request.adapter == "ansible" => {
-                self.run_ansible_check(request, request_id)
+                self.run_ansible(request, request_id, true)
             }
             // A Talos reset or upgrade is previewed with the health pre-flight it would need to
             // pass: nothing irreversible runs on an unhealthy cluster.
@@ -1117,6 +1145,20 @@ impl Actuator {
         value["output_len"] = json!(preview.len());
         value["output"] = json!(preview);
         value["action_id"] = json!(action_id[..16]);
+        self.ask_approval_if_needed(&mut value, request, assessment, request_id);
+        value["drift"] = self.drift_preview(&request.host);
+        value
+    }
+
+    /// Marks a dry run's answer with whether its real run needs a human and, if so, asks the
+    /// operator for an approval and says what to do with it.
+    fn ask_approval_if_needed(
+        &self,
+        value: &mut Value,
+        request: &ActionRequest,
+        assessment: &action::Assessment,
+        request_id: Option<&str>,
+    ) {
         let tier = match assessment.classification.verdict {
             policy::classify::Verdict::Tier(tier) => Some(tier),
             policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => None,
@@ -1139,8 +1181,6 @@ impl Actuator {
             }
             _ => json!("no approval is needed: call again with dry_run=false to run it"),
         };
-        value["drift"] = self.drift_preview(&request.host);
-        value
     }
 
     /// Runs `talosctl health` for the target of an irreversible Talos action (a T0 read) and
@@ -1207,7 +1247,8 @@ impl Actuator {
     fn run_ssh(&self, request: &ActionRequest, request_id: Option<&str>) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = action::ssh_target(assessment.inventory.as_ref(), &request.host)?;
-        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
+        let (name, credential) =
+            self.credential(request, &assessment, assessed_tier(&assessment))?;
         let outcome = crate::adapters::ssh::run(
             &target,
             &request.action,
@@ -1244,12 +1285,40 @@ impl Actuator {
             RedfishOperation::Status => None,
             RedfishOperation::Get(path) => Some(path),
             RedfishOperation::Reset(reset) => {
-                return Err(format!(
-                    "internal: a {reset} reset reached the Redfish reader; resets need an approval"
-                ));
+                // The gates (and the approval, where one is needed) have passed.
+                let (name, credential) =
+                    self.redfish_credential(request, &assessment, assessed_tier(&assessment))?;
+                let response = redfish::reset(
+                    &target,
+                    reset,
+                    &credential,
+                    &action::egress_policy(&self.settings),
+                    Duration::from_secs(REDFISH_TIMEOUT_SECONDS),
+                )
+                .map_err(|error| error.to_string())?;
+                drop(credential);
+                self.mark_untrusted("run_action", request_id, "read BMC output");
+                let (digest, length) = redfish::body_digest(&response.body);
+                let ok = (200..300).contains(&response.status);
+                return Ok(json!({
+                    "ok": ok,
+                    "dry_run": false,
+                    "tier": assessed_tier(&assessment).as_str(),
+                    "rule_ids": assessment.classification.deciding_rule_ids(),
+                    "reset_type": reset,
+                    "http_status": response.status,
+                    "error": if ok { Value::Null } else { json!(format!("the BMC answered HTTP {}", response.status)) },
+                    "output": audit::cut(&audit::redact::redact_text(&String::from_utf8_lossy(&response.body)), self.preview_bytes()),
+                    "output_sha256": digest.to_hex(),
+                    "output_len": length,
+                    "argv": assessment.argv,
+                    "host_type": assessment.host_type,
+                    "credential": name,
+                    "untrusted": true,
+                }));
             }
         };
-        let (name, credential) = self.redfish_credential(request, &assessment)?;
+        let (name, credential) = self.redfish_credential(request, &assessment, Tier::T0)?;
         let response = redfish::get(
             &target,
             path.as_deref(),
@@ -1288,8 +1357,9 @@ impl Actuator {
         &self,
         request: &ActionRequest,
         assessment: &action::Assessment,
+        tier: Tier,
     ) -> Result<(String, crate::adapters::redfish::RedfishCredential), String> {
-        let (name, credential) = self.credential(request, assessment, Tier::T0)?;
+        let (name, credential) = self.credential(request, assessment, tier)?;
         let crate::config::CredentialSecret::Redfish {
             user,
             password,
@@ -1393,20 +1463,27 @@ impl Actuator {
 
     /// Runs `ansible-playbook --check --diff` (the gates have passed) and reports, per host and
     /// task, what a real run would change.
-    fn run_ansible_check(
+    fn run_ansible(
         &self,
         request: &ActionRequest,
         request_id: Option<&str>,
+        check: bool,
     ) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = action::ssh_target(assessment.inventory.as_ref(), &request.host)?;
-        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
+        let tier = if check {
+            Tier::T0
+        } else {
+            assessed_tier(&assessment)
+        };
+        let (name, credential) = self.credential(request, &assessment, tier)?;
         let options = action::ansible_options(&self.settings, action::credential_path(&credential));
-        let (outcome, report) = crate::adapters::ansible::run_check(
+        let (outcome, report) = crate::adapters::ansible::run_playbook(
             &options,
             &target,
             &request.action,
             PROBE_CAPTURE_BYTES,
+            check,
         )
         .map_err(|error| error.to_string())?;
         self.mark_untrusted("run_action", request_id, "read host output");
@@ -1418,7 +1495,7 @@ impl Actuator {
                 self.settings.ansible_timeout_seconds
             ),
         );
-        value["dry_run"] = json!(true);
+        value["dry_run"] = json!(check);
         value["tier"] = json!(assessment.classification.verdict.to_string());
         value["credential"] = json!(name);
         value["check_argv"] = json!(crate::adapters::ansible::argv(
@@ -1429,7 +1506,9 @@ impl Actuator {
             true
         ));
         value["argv"] = json!(assessment.argv);
-        value["approval_required"] = json!(true);
+        if check {
+            self.ask_approval_if_needed(&mut value, request, &assessment, request_id);
+        }
         if let Some(report) = report {
             let host = &report["hosts"][&request.host];
             value["ok"] = json!(
@@ -1438,9 +1517,10 @@ impl Actuator {
                     && host["unreachable"].as_u64() == Some(0)
             );
             value["changed"] = host["changed"].clone();
-            // What the check found becomes the host's findings of this playbook.
+            // What a check found becomes the host's findings of this playbook; a real run
+            // changes the host, and the next check says what is left.
             let subject = crate::fleet::import::host_subject(&request.host);
-            value["findings_recorded"] =
+            value["findings_recorded"] = if check {
                 crate::drift::imports::ansible_check(&request.action, &report)
                     .and_then(|mut by_host| {
                         let findings = by_host.remove(&request.host).unwrap_or_default();
@@ -1451,7 +1531,10 @@ impl Actuator {
                             &findings,
                         )
                     })
-                    .unwrap_or_else(|error| json!({"error": error}));
+                    .unwrap_or_else(|error| json!({"error": error}))
+            } else {
+                json!(null)
+            };
             value["ansible"] = report;
         } else {
             value["ok"] = json!(false);
@@ -1471,7 +1554,8 @@ impl Actuator {
     ) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let target = action::talos_target(&request.host, assessment.inventory.as_ref());
-        let (name, credential) = self.credential(request, &assessment, Tier::T0)?;
+        let (name, credential) =
+            self.credential(request, &assessment, assessed_tier(&assessment))?;
         let outcome = crate::adapters::talosctl::run(
             self.settings.talosctl_binary.as_deref(),
             action::credential_path(&credential),
@@ -2054,6 +2138,14 @@ impl Actuator {
         let mut draft = RecordDraft::new(self.clock.now(), &self.session_id, tool, decision);
         draft.policy_hash = Some(self.policy.hash());
         draft
+    }
+}
+
+/// The tier an assessment classified an action at (deny and unparseable: the highest).
+fn assessed_tier(assessment: &action::Assessment) -> Tier {
+    match assessment.classification.verdict {
+        policy::classify::Verdict::Tier(tier) => tier,
+        policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => Tier::T3,
     }
 }
 

@@ -234,6 +234,7 @@ pub enum RefusalCode {
     ApprovalMismatch,
     ApprovalNoKey,
     BudgetExhausted,
+    PreconditionFailed,
 }
 
 impl RefusalCode {
@@ -272,6 +273,7 @@ impl RefusalCode {
             RefusalCode::ApprovalMismatch => "approval-mismatch",
             RefusalCode::ApprovalNoKey => "approval-no-key",
             RefusalCode::BudgetExhausted => "budget-exhausted",
+            RefusalCode::PreconditionFailed => "precondition-failed",
         }
     }
 }

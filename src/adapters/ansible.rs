@@ -200,8 +200,22 @@ pub fn run_check(
     action: &str,
     capture_limit: usize,
 ) -> Result<(ChildOutcome, Option<Value>), AnsibleError> {
+    run_playbook(options, target, action, capture_limit, true)
+}
+
+/// Runs `ansible-playbook` of `action` on `target` for real (`check` false: the actuator
+/// reaches this only for an approved action) or as a dry run (`check` true).
+pub fn run_playbook(
+    options: &AnsibleOptions<'_>,
+    target: &SshTarget,
+    action: &str,
+    capture_limit: usize,
+    check: bool,
+) -> Result<(ChildOutcome, Option<Value>), AnsibleError> {
     let playbook = confine_playbook(options.root, action)?;
-    if let Some(root) = options.root
+    // A task that opts out of check mode would change the host during a dry run.
+    if check
+        && let Some(root) = options.root
         && let Some(file) = check_mode_override(root)
     {
         let shown = file
@@ -266,7 +280,7 @@ pub fn run_check(
         super::write_private_file(path, content).map_err(|source| prepare(path, source))?;
     }
     let spec = ChildSpec {
-        argv: argv(options, &target.host, &playbook, true),
+        argv: argv(options, &target.host, &playbook, check),
         extra_environment: vec![
             (
                 "ANSIBLE_CONFIG".into(),

@@ -913,6 +913,44 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
     );
     assert_eq!(refusal_code(&apply), Some("approval-required"), "{apply}");
     refusals.push("approval-required");
+    // The operator approves the real run on the first host: it runs once, for real.
+    let passphrase = "the lab operator's passphrase";
+    let init = crate::support::operator_types(
+        &directory,
+        "init",
+        &[
+            ("New passphrase", passphrase),
+            ("The same passphrase again", passphrase),
+        ],
+    );
+    assert_eq!(init.code, Some(0), "{}", init.screen);
+    let preview = session.call(
+        "run_action",
+        json!({"adapter": "ansible", "host": first, "action": "site.yml"}),
+    );
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{preview}"))
+        .to_owned();
+    let approved = crate::support::operator_types(
+        &directory,
+        &format!("approve {id}"),
+        &[("Passphrase for the approver key", passphrase)],
+    );
+    assert_eq!(approved.code, Some(0), "{}", approved.screen);
+    let applied = session.call(
+        "run_action",
+        json!({"adapter": "ansible", "host": first, "action": "site.yml", "dry_run": false, "approval_id": id}),
+    );
+    assert_eq!(refusal_code(&applied), None, "{applied}");
+    assert_eq!(applied["structuredContent"]["ok"], true, "{applied}");
+    assert_eq!(applied["structuredContent"]["dry_run"], false);
+    assert_eq!(
+        std::fs::read_to_string(marker(&first)).unwrap(),
+        "managed by praxis\n",
+        "the approved playbook ran for real"
+    );
+    drop(std::fs::remove_file(marker(&first)));
     // A task that opts out of check mode would change the host during the dry run.
     std::fs::write(
         root.join("roles/tasks.yml"),
@@ -945,7 +983,11 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
                 && record["decision"] == "allowed"
         })
         .count();
-    assert_eq!(checks, hosts.len(), "one record per host's check run");
+    assert_eq!(
+        checks,
+        hosts.len() + 1,
+        "one record per host's check run, and the preview before the approval"
+    );
     assert_eq!(directory.verify().0, 0);
 }
 
@@ -1165,7 +1207,7 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
         let body: Value = serde_json::from_slice(&response.body).unwrap();
         body["PowerState"].as_str().unwrap_or_default().to_owned()
     };
-    for (reset, expected) in [("ForceOff", "Off"), ("On", "On")] {
+    for (reset, expected) in [("ForceOff", "Off")] {
         let sent = redfish::reset(&target, reset, &credential, &egress, timeout).unwrap();
         assert!(
             (200..300).contains(&sent.status),
@@ -1179,6 +1221,54 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
         }
         assert_eq!(power(), expected, "after {reset}");
     }
+
+    // Through the actuator: in a session that has read the BMC (untrusted content), power-on
+    // (T1) needs a human; the operator approves it in a terminal and it runs once.
+    let passphrase = "the lab operator's passphrase";
+    let init = crate::support::operator_types(
+        &directory,
+        "init",
+        &[
+            ("New passphrase", passphrase),
+            ("The same passphrase again", passphrase),
+        ],
+    );
+    assert_eq!(init.code, Some(0), "{}", init.screen);
+    let mut session =
+        Session::start_with(&directory, &[("PRAXIS_CONFIG", config.to_str().unwrap())]);
+    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+    assert_eq!(power_state(&mut session), "Off");
+    let on = |approval: Option<&str>, dry_run: bool| {
+        let mut arguments = json!({"adapter": "redfish", "host": "bmc-1", "action": "power-on", "dry_run": dry_run});
+        if let Some(id) = approval {
+            arguments["approval_id"] = json!(id);
+        }
+        arguments
+    };
+    let preview = session.call("run_action", on(None, true));
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{preview}"))
+        .to_owned();
+    let approved = crate::support::operator_types(
+        &directory,
+        &format!("approve {id}"),
+        &[("Passphrase for the approver key", passphrase)],
+    );
+    assert_eq!(approved.code, Some(0), "{}", approved.screen);
+    let powered = session.call("run_action", on(Some(&id), false));
+    assert_eq!(refusal_code(&powered), None, "{powered}");
+    assert_eq!(powered["structuredContent"]["ok"], true, "{powered}");
+    assert_eq!(powered["structuredContent"]["reset_type"], "On");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while power() != "On" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(power(), "On", "the approved power-on ran");
+    let replay = session.call("run_action", on(Some(&id), false));
+    assert_eq!(refusal_code(&replay), Some("approval-used"), "{replay}");
+    assert_eq!(session.finish().0, 0);
+    assert_eq!(directory.verify().0, 0);
 }
 
 #[test]
@@ -1336,7 +1426,11 @@ fn terraform_plans_a_confined_workspace_keeps_its_json_and_never_applies() {
 }
 
 #[test]
-fn an_irreversible_talos_action_is_previewed_with_its_health_preflight_and_never_run() {
+#[expect(
+    clippy::too_many_lines,
+    reason = "one T3 action from preview to its single run, read top to bottom"
+)]
+fn an_irreversible_talos_action_runs_only_approved_for_one_target_on_a_healthy_cluster() {
     // Through the talosctl double (talosctl cannot be installed here), in open mode so that a
     // T3 preview is allowed at all.
     let directory = StateDir::initialised("talos-preflight");
@@ -1383,20 +1477,77 @@ fn an_irreversible_talos_action_is_previewed_with_its_health_preflight_and_never
     );
     let real = reset(&mut session, false);
     assert_eq!(refusal_code(&real), Some("approval-required"), "{real}");
-    assert_eq!(session.finish().0, 0);
+    let ran = || -> Vec<Value> {
+        std::fs::read_to_string(format!("{}.log", state.display()))
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
     // The double saw only the two health checks, never the reset.
-    let ran: Vec<Value> = std::fs::read_to_string(format!("{}.log", state.display()))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert_eq!(ran().len(), 2, "{:?}", ran());
     assert!(
-        ran.iter()
+        ran()
+            .iter()
             .all(|argv| argv.to_string().contains("\"health\"")),
-        "{ran:?}"
+        "{:?}",
+        ran()
     );
-    assert_eq!(denied_codes(&directory.records()), ["approval-required"]);
+
+    // The operator approves (typing the target's name, for T3). On the unhealthy cluster the
+    // approved reset still does not run, and the approval is kept; once healthy, it runs once.
+    let id = healthy["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{healthy}"))
+        .to_owned();
+    let passphrase = "the lab operator's passphrase";
+    let init = crate::support::operator_types(
+        &directory,
+        "init",
+        &[
+            ("New passphrase", passphrase),
+            ("The same passphrase again", passphrase),
+        ],
+    );
+    assert_eq!(init.code, Some(0), "{}", init.screen);
+    let approved = crate::support::operator_types(
+        &directory,
+        &format!("approve {id}"),
+        &[
+            ("Passphrase for the approver key", passphrase),
+            ("Type the target's name", "cp-1"),
+        ],
+    );
+    assert_eq!(approved.code, Some(0), "{}", approved.screen);
+    let approved_reset = |session: &mut Session| {
+        session.call(
+            "run_action",
+            json!({"adapter": "talosctl", "host": "cp-1", "action": "reset --graceful=false", "dry_run": false, "approval_id": id}),
+        )
+    };
+    let blocked = approved_reset(&mut session);
+    assert_eq!(
+        refusal_code(&blocked),
+        Some("precondition-failed"),
+        "{blocked}"
+    );
+    fake["nodes"]["127.0.30.2"]["healthy"] = json!(true);
+    std::fs::write(&state, fake.to_string()).unwrap();
+    let done = approved_reset(&mut session);
+    assert_eq!(refusal_code(&done), None, "{done}");
+    let replay = approved_reset(&mut session);
+    assert_eq!(refusal_code(&replay), Some("approval-used"), "{replay}");
+    assert_eq!(session.finish().0, 0);
+    let resets: Vec<Value> = ran()
+        .into_iter()
+        .filter(|argv| argv.to_string().contains("\"reset\""))
+        .collect();
+    assert_eq!(resets.len(), 1, "the reset ran exactly once: {:?}", ran());
+    assert!(resets[0].to_string().contains("127.0.30.1"), "{resets:?}");
+    assert_eq!(
+        denied_codes(&directory.records()),
+        ["approval-required", "precondition-failed", "approval-used"]
+    );
 }
 
 #[test]
