@@ -76,6 +76,15 @@ impl Actuator {
             rule_ids: assessment.classification.deciding_rule_ids(),
             host_type: assessment.host_type.clone(),
             targets,
+            plan_sha256: matches!(request.adapter.as_str(), "terraform" | "opentofu")
+                .then(|| {
+                    crate::adapters::terraform::kept_plan_digest(
+                        &action::terraform_options(&self.settings),
+                        &request.host,
+                        &request.action,
+                    )
+                })
+                .flatten(),
             policy_hash: self.policy.hash(),
         }
     }

@@ -600,7 +600,7 @@ impl Actuator {
             // terraform/OpenTofu stop at the plan.
             let executes_changes = matches!(
                 request.adapter.as_str(),
-                "ssh" | "ansible" | "talosctl" | "redfish" | "runbook"
+                "ssh" | "ansible" | "talosctl" | "redfish" | "runbook" | "terraform" | "opentofu"
             );
             if classification.tier > Tier::T0 && !executes_changes {
                 return self.refuse(draft, &classification, started, RefusalCode::AdapterUnavailable, &format!(
@@ -1050,31 +1050,20 @@ impl Actuator {
             Operation::ReadHost { name } => self.read_host(name, request_id),
             Operation::ReadPolicy => Ok(self.policy_json()),
             Operation::ApprovalStatus { approval_id } => self.approval_status(approval_id),
-            Operation::ExplainAction(request) => {
-                let assessment =
-                    action::assess(self.audit.store(), &self.policy, &self.settings, request);
-                let tier = match assessment.classification.verdict {
-                    policy::classify::Verdict::Tier(tier) => tier,
-                    policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => {
-                        Tier::T3
-                    }
-                };
-                let mut value = action::assessment_json(
-                    &assessment,
-                    policy::admit_by_mode(self.settings.mode, tier).is_ok(),
-                );
-                value["adapter"] = json!(request.adapter);
-                value["host"] = json!(request.host);
-                value["action"] = json!(request.action);
-                value["policy_hash"] = json!(self.policy.hash().to_hex());
-                Ok(value)
-            }
+            Operation::ExplainAction(request) => Ok(self.explain(request)),
             // A terraform dry run is executed (init, plan, show -json); so is a real `plan`,
             // the only verb that gets here for real until approvals exist.
             Operation::RunAction(request)
+                if matches!(request.adapter.as_str(), "terraform" | "opentofu")
+                    && !request.dry_run
+                    && !request.action.trim_start().starts_with("plan") =>
+            {
+                self.run_terraform_apply(request, request_id)
+            }
+            Operation::RunAction(request)
                 if matches!(request.adapter.as_str(), "terraform" | "opentofu") =>
             {
-                self.run_terraform_plan(request)
+                self.run_terraform_plan(request, request_id)
             }
             Operation::RunAction(request) if !request.dry_run && request.adapter == "talosctl" => {
                 self.run_talosctl(request, request_id)
@@ -1119,6 +1108,20 @@ impl Actuator {
                     .into(),
             ),
         }
+    }
+
+    /// `explain_action`: how an action is classified, without running or asking for anything.
+    fn explain(&self, request: &ActionRequest) -> Value {
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let mut value = action::assessment_json(
+            &assessment,
+            policy::admit_by_mode(self.settings.mode, assessed_tier(&assessment)).is_ok(),
+        );
+        value["adapter"] = json!(request.adapter);
+        value["host"] = json!(request.host);
+        value["action"] = json!(request.action);
+        value["policy_hash"] = json!(self.policy.hash().to_hex());
+        value
     }
 
     /// A dry run's answer: the classification, the argv a real run would execute, and a
@@ -1271,8 +1274,8 @@ impl Actuator {
         Ok(value)
     }
 
-    /// Reads a BMC over Redfish (the gates have passed; only T0 operations get here until
-    /// approvals exist).
+    /// Reads a BMC over Redfish, or sends a power action (the gates, and the approval where one
+    /// is needed, have passed).
     fn run_redfish(
         &self,
         request: &ActionRequest,
@@ -1422,7 +1425,40 @@ impl Actuator {
     /// Plans a terraform workspace (init, plan into the state directory, `show -json`, kept for
     /// the drift engine) and reports what an apply or destroy would change. Touches no host
     /// and no cloud resource beyond the provider's reads.
-    fn run_terraform_plan(&self, request: &ActionRequest) -> Result<Value, String> {
+    /// Applies the plan an approved dry run kept (apply or destroy), and nothing else.
+    fn run_terraform_apply(
+        &self,
+        request: &ActionRequest,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
+        let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
+        let options = action::terraform_options(&self.settings);
+        let (argv, outcome) = crate::adapters::terraform::apply_kept_plan(
+            &options,
+            &request.host,
+            &request.action,
+            PROBE_CAPTURE_BYTES,
+        )
+        .map_err(|error| audit::redact::redact_text(&error.to_string()).into_owned())?;
+        self.mark_untrusted("run_action", request_id, "read provider output");
+        let mut value = ran_json(
+            &assessment,
+            &outcome,
+            &format!(
+                "terraform did not finish within {} s and was killed",
+                self.settings.terraform_timeout_seconds
+            ),
+        );
+        value["dry_run"] = json!(false);
+        value["apply_argv"] = json!(argv);
+        Ok(value)
+    }
+
+    fn run_terraform_plan(
+        &self,
+        request: &ActionRequest,
+        request_id: Option<&str>,
+    ) -> Result<Value, String> {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let options = action::terraform_options(&self.settings);
         let planned = crate::adapters::terraform::plan(
@@ -1439,7 +1475,7 @@ impl Actuator {
         let findings = crate::drift::imports::terraform_plan(&subject, &planned.plan)
             .and_then(|findings| self.record_imported(None, &subject, "terraform:", &findings))
             .unwrap_or_else(|error| json!({"error": error}));
-        Ok(json!({
+        let mut value = json!({
             "ok": true,
             "dry_run": true,
             "tier": assessment.classification.verdict.to_string(),
@@ -1458,7 +1494,12 @@ impl Actuator {
             "host_type": assessment.host_type,
             "drift": self.drift_preview(&request.host),
             "findings_recorded": findings,
-        }))
+        });
+        // The kept plan is what an approval of the apply binds to.
+        if request.dry_run {
+            self.ask_approval_if_needed(&mut value, request, &assessment, request_id);
+        }
+        Ok(value)
     }
 
     /// Runs `ansible-playbook --check --diff` (the gates have passed) and reports, per host and

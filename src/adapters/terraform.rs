@@ -198,6 +198,71 @@ pub enum TerraformError {
     },
 }
 
+/// What every terraform child gets besides the scrubbed environment: no update checks, no
+/// prompts, no operator CLI configuration.
+fn environment() -> Vec<(String, String)> {
+    [
+        ("CHECKPOINT_DISABLE", "1"),
+        ("TF_IN_AUTOMATION", "1"),
+        ("TF_INPUT", "0"),
+        ("TF_CLI_CONFIG_FILE", "/dev/null"),
+    ]
+    .iter()
+    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+    .collect()
+}
+
+/// The plan a dry run of `action` for `host` kept (`plan.json`), if any: its digest binds an
+/// approval to exactly that plan.
+pub fn kept_plan_digest(
+    options: &TerraformOptions<'_>,
+    host: &str,
+    action: &str,
+) -> Option<Digest> {
+    let (_, workspace) = workspace(options.root, action).ok()?;
+    let text = std::fs::read(plan_directory(options.state_dir, host, &workspace).join("plan.json"))
+        .ok()?;
+    Some(Digest::of(&text))
+}
+
+/// Applies the plan the dry run of `action` kept for `host` (`terraform apply PLANFILE`): what
+/// was previewed and approved, nothing else; terraform refuses a plan the world has moved
+/// away from. The actuator reaches this only for an approved action.
+pub fn apply_kept_plan(
+    options: &TerraformOptions<'_>,
+    host: &str,
+    action: &str,
+    capture_limit: usize,
+) -> Result<(Vec<String>, ChildOutcome), TerraformError> {
+    let (_, workspace) = workspace(options.root, action)?;
+    let plan_file = plan_directory(options.state_dir, host, &workspace).join("plan.tfplan");
+    if !plan_file.is_file() {
+        return Err(TerraformError::Prepare(
+            plan_file,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no kept plan; preview the action first",
+            ),
+        ));
+    }
+    let argv = vec![
+        options.binary.display().to_string(),
+        format!("-chdir={}", workspace.display()),
+        "apply".into(),
+        "-input=false".into(),
+        "-no-color".into(),
+        plan_file.display().to_string(),
+    ];
+    let spec = ChildSpec {
+        argv: argv.clone(),
+        extra_environment: environment(),
+        timeout: options.timeout,
+        capture_limit,
+    };
+    let outcome = process::run(&spec, std::env::vars())?;
+    Ok((argv, outcome))
+}
+
 /// A plan, made and kept.
 #[derive(Debug)]
 pub struct Planned {
@@ -232,15 +297,7 @@ pub fn plan(
     }
     let plan_file = directory.join("plan.tfplan");
     let argvs = plan_argvs(options, verb, &workspace, &plan_file);
-    let environment: Vec<(String, String)> = [
-        ("CHECKPOINT_DISABLE", "1"),
-        ("TF_IN_AUTOMATION", "1"),
-        ("TF_INPUT", "0"),
-        ("TF_CLI_CONFIG_FILE", "/dev/null"),
-    ]
-    .iter()
-    .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-    .collect();
+    let environment = environment();
     let run_step =
         |step: &'static str, argv: &Vec<String>| -> Result<ChildOutcome, TerraformError> {
             let spec = ChildSpec {

