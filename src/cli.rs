@@ -114,6 +114,9 @@ pub enum Command {
         /// Print JSON lines.
         #[arg(long)]
         json: bool,
+        /// Keep watching: print each approval as it starts waiting, until interrupted.
+        #[arg(long)]
+        watch: bool,
     },
     /// The approver key's public half and fingerprint.
     #[command(subcommand)]
@@ -478,7 +481,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         }
         Command::Approve { id } => approvals::approve(&settings, id.as_deref()),
         Command::Deny { id, reason } => approvals::deny(&settings, &id, &reason),
-        Command::Pending { json } => approvals::pending(&settings, json),
+        Command::Pending { json, watch } => approvals::pending(&settings, json, watch),
         Command::Approver(ApproverCommand::Show) => approvals::show_key(&settings),
     }
 }
@@ -1152,6 +1155,39 @@ fn doctor(settings: &Settings, reach: bool) -> Result<u8, Failure> {
     match settings.load_policy() {
         Ok(policy) => report(true, "policy", format!("hash {}", policy.hash()))?,
         Err(error) => report(false, "policy", error.to_string())?,
+    }
+    match (
+        &settings.approver_public_key,
+        crate::approval::key::read_public_key(&settings.state_dir),
+    ) {
+        (_, Err(error)) => report(false, "approver key", error)?,
+        (Some(pinned), Ok(Some(on_disk))) if *pinned != on_disk => report(
+            false,
+            "approver key",
+            format!(
+                "approver.pub ({}) is not the pinned approver_public_key ({}); approvals verify with the pinned one",
+                on_disk.fingerprint(),
+                pinned.fingerprint()
+            ),
+        )?,
+        (Some(pinned), _) => report(
+            true,
+            "approver key",
+            format!("{} (pinned)", pinned.fingerprint()),
+        )?,
+        (None, Ok(Some(on_disk))) => report(
+            true,
+            "approver key",
+            format!(
+                "{} from approver.pub, not pinned: pin approver_public_key in a config file the agent cannot write",
+                on_disk.fingerprint()
+            ),
+        )?,
+        (None, Ok(None)) => report(
+            true,
+            "approver key",
+            "none yet: nothing can be approved until `praxis init` runs in a terminal".into(),
+        )?,
     }
     let uid = current_uid();
     match fs::metadata(&settings.state_dir) {

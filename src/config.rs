@@ -77,6 +77,7 @@ struct RawConfig {
     approver_public_key: Option<String>,
     max_actions: Option<u64>,
     max_wall_seconds: Option<u64>,
+    approval_notify_command: Option<Vec<String>>,
     policy_dir: Option<PathBuf>,
     max_message_bytes: Option<u64>,
     ssh_identity_file: Option<PathBuf>,
@@ -223,6 +224,7 @@ const KEYS: &[&str] = &[
     "approver_public_key",
     "max_actions",
     "max_wall_seconds",
+    "approval_notify_command",
     "policy_dir",
     "max_message_bytes",
     "ssh_identity_file",
@@ -265,6 +267,9 @@ pub struct Settings {
     pub max_actions: Option<u64>,
     /// How long one session may make state-changing runs, from its start.
     pub max_wall_seconds: Option<u64>,
+    /// A command (argv) run when an approval is requested, with one more argument: a line
+    /// saying what waits (e.g. `["notify-send", "praxis"]`).
+    pub approval_notify_command: Option<Vec<String>>,
     pub policy_dir: Option<PathBuf>,
     pub max_message_bytes: u64,
     /// The private key the ssh adapter uses (a path; the key never enters praxis's records).
@@ -413,6 +418,25 @@ impl Settings {
                 "max_wall_seconds = 0 would refuse every action; leave it unset for no limit",
             ));
         }
+        let approval_notify_command =
+            match environment.get(&variable_for("approval_notify_command")) {
+                Some(list) => Some(
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|entry| !entry.is_empty())
+                        .map(ToOwned::to_owned)
+                        .collect::<Vec<_>>(),
+                ),
+                None => raw.approval_notify_command,
+            };
+        if approval_notify_command
+            .as_ref()
+            .is_some_and(|argv| argv.is_empty() || argv[0].trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                "approval_notify_command: give a program and its arguments, e.g. [\"notify-send\", \"praxis\"]",
+            ));
+        }
         let policy_dir = path("policy_dir", raw.policy_dir)?;
         let max_message_bytes = number("max_message_bytes", raw.max_message_bytes)?
             .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
@@ -545,6 +569,7 @@ impl Settings {
             approver_public_key,
             max_actions,
             max_wall_seconds,
+            approval_notify_command,
             policy_dir,
             max_message_bytes,
             ssh_identity_file,
@@ -588,6 +613,7 @@ impl Settings {
             "approver_public_key": self.approver_public_key.as_ref().map(crate::approval::key::PublicKey::to_hex),
             "max_actions": self.max_actions,
             "max_wall_seconds": self.max_wall_seconds,
+            "approval_notify_command": self.approval_notify_command,
             "policy_dir": self.policy_dir.as_ref().map(|path| path.display().to_string()),
             "max_message_bytes": self.max_message_bytes,
             "ssh_identity_file": self.ssh_identity_file.as_ref().map(|path| path.display().to_string()),

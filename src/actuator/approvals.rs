@@ -159,6 +159,15 @@ impl Actuator {
                 audit::chain::seal(&draft, seq, previous)
             })
             .map_err(|error| error.to_string())?;
+        self.notify_operator(&format!(
+            "praxis: approval {} waits: {} {} on {} ({}); run `praxis approve {}` in a terminal",
+            pending.id,
+            tier,
+            request.adapter,
+            request.host,
+            audit::cut(&request.action, 120),
+            pending.id
+        ));
         tracing::warn!(
             approval_id = %pending.id,
             tier = tier.as_str(),
@@ -167,6 +176,45 @@ impl Actuator {
             pending.id
         );
         Ok(pending)
+    }
+
+    /// Runs the operator's `approval_notify_command` with `line`, in the background (it must
+    /// not hold up the call), with a minimal environment: what a desktop notifier needs.
+    fn notify_operator(&self, line: &str) {
+        let Some(argv) = self.settings.approval_notify_command.clone() else {
+            return;
+        };
+        let Some((program, arguments)) = argv.split_first() else {
+            return;
+        };
+        let mut spec_argv = vec![program.clone()];
+        spec_argv.extend(arguments.iter().cloned());
+        spec_argv.push(line.to_owned());
+        let extra_environment = [
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "XDG_RUNTIME_DIR",
+        ]
+        .iter()
+        .filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .map(|value| ((*name).to_owned(), value))
+        })
+        .collect();
+        let spec = crate::adapters::process::ChildSpec {
+            argv: spec_argv,
+            extra_environment,
+            timeout: std::time::Duration::from_secs(10),
+            capture_limit: 4_096,
+        };
+        // In the background: a notifier must not hold up the call; it is killed after 10 s.
+        drop(std::thread::spawn(move || {
+            if let Err(error) = crate::adapters::process::run(&spec, std::env::vars()) {
+                tracing::warn!(%error, "approval_notify_command could not run");
+            }
+        }));
     }
 
     /// Whether approval `id` lets `request` (classified `classification`) run now.

@@ -377,20 +377,41 @@ pub(super) fn deny(settings: &Settings, id: &str, reason: &str) -> Result<u8, Fa
     Ok(0)
 }
 
-/// `praxis pending [--json]`.
-pub(super) fn pending(settings: &Settings, as_json: bool) -> Result<u8, Failure> {
+/// `praxis pending [--json] [--watch]`.
+pub(super) fn pending(settings: &Settings, as_json: bool, watch: bool) -> Result<u8, Failure> {
     let store = Store::open(&settings.database, OpenMode::ReadOnly)?;
-    let now = SystemClock::default().now();
-    let waiting: Vec<Approval> = store
-        .approvals(Some(State::Pending))?
-        .into_iter()
-        .filter(|row| row.expires_at > now)
-        .collect();
-    let mut out = BufWriter::new(io::stdout().lock());
-    if waiting.is_empty() && !as_json {
-        writeln!(out, "nothing is waiting for an approval")?;
+    let waiting = |store: &Store| -> Result<Vec<Approval>, Failure> {
+        let now = SystemClock::default().now();
+        Ok(store
+            .approvals(Some(State::Pending))?
+            .into_iter()
+            .filter(|row| row.expires_at > now)
+            .collect())
+    };
+    if watch {
+        // Prints each approval as it starts waiting, until interrupted.
+        let mut seen = std::collections::BTreeSet::new();
+        writeln!(io::stderr(), "watching for approvals (Ctrl-C stops)")?;
+        loop {
+            let fresh: Vec<Approval> = waiting(&store)?
+                .into_iter()
+                .filter(|row| seen.insert(row.id.clone()))
+                .collect();
+            print_pending(&fresh, as_json)?;
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
-    for row in &waiting {
+    let rows = waiting(&store)?;
+    if rows.is_empty() && !as_json {
+        writeln!(io::stdout().lock(), "nothing is waiting for an approval")?;
+    }
+    print_pending(&rows, as_json)?;
+    Ok(0)
+}
+
+fn print_pending(waiting: &[Approval], as_json: bool) -> Result<(), Failure> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    for row in waiting {
         if as_json {
             writeln!(
                 out,
@@ -412,5 +433,5 @@ pub(super) fn pending(settings: &Settings, as_json: bool) -> Result<u8, Failure>
         }
     }
     out.flush()?;
-    Ok(0)
+    Ok(())
 }

@@ -455,3 +455,54 @@ fn a_session_budget_counts_only_runs_that_passed_every_gate() {
     assert_eq!(refusal_code(&read), None);
     assert_eq!(session.finish().0, 0);
 }
+
+#[test]
+fn the_operator_is_notified_of_a_pending_approval_and_can_watch_for_them() {
+    let directory = with_key("approve-notify");
+    let notes = directory.root.join("notifications");
+    let command = format!("sh,-c,printf '%s\\n' \"$0\" >> {}", notes.display());
+    let mut session = Session::start_with(
+        &directory,
+        &[
+            ("PRAXIS_SSH_IDENTITY_FILE", "/nonexistent/praxis-test-key"),
+            ("PRAXIS_APPROVAL_NOTIFY_COMMAND", command.as_str()),
+        ],
+    );
+    session.request(
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
+    );
+    let mut watcher = directory
+        .praxis(&["pending", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let preview = session.call("run_action", restart("web-1", true, None));
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&notes).is_ok_and(|text| text.contains(&id))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let told = std::fs::read_to_string(&notes).unwrap_or_default();
+    assert!(told.contains(&format!("praxis approve {id}")), "{told}");
+    assert!(told.contains("web-1"), "{told}");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(watcher.kill());
+    let printed = watcher.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&printed.stdout).contains(&id),
+        "pending --watch printed the new approval"
+    );
+    assert_eq!(session.finish().0, 0);
+    let doctor = directory.run(&["doctor"]);
+    assert!(
+        String::from_utf8_lossy(&doctor.stdout).contains("approver key: SHA256:"),
+        "{}",
+        String::from_utf8_lossy(&doctor.stdout)
+    );
+}
