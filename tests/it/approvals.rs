@@ -506,3 +506,25 @@ fn the_operator_is_notified_of_a_pending_approval_and_can_watch_for_them() {
         String::from_utf8_lossy(&doctor.stdout)
     );
 }
+
+#[test]
+fn an_approval_survives_a_server_restart() {
+    let directory = with_key("approve-restart");
+    let mut before = session(&directory, "guarded");
+    let preview = before.call("run_action", restart("web-1", true, None));
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(before.finish().0, 0);
+    assert_eq!(approve(&directory, &id, PASSPHRASE).code, Some(0));
+    let mut after = session(&directory, "guarded");
+    let status = after.call("approval_status", json!({"approval_id": id}));
+    assert_eq!(status["structuredContent"]["state"], "approved");
+    let ran = after.call("run_action", restart("web-1", false, Some(&id)));
+    assert!(
+        !refusal_code(&ran).is_some_and(|code| code.starts_with("approval")),
+        "{ran}"
+    );
+    assert_eq!(after.finish().0, 0);
+}
