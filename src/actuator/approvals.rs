@@ -266,6 +266,57 @@ impl Actuator {
         )
     }
 
+    /// Waits (up to the request's `wait_for_approval_s`) for the operator to decide a pending
+    /// approval, reporting progress each second; then checks it like any other. Stops early if
+    /// the kill switch is engaged or the server is stopping.
+    pub(super) fn wait_for_decision(
+        &self,
+        id: &str,
+        request: &ActionRequest,
+        assessment: &Assessment,
+        classification: &Classification,
+        progress: Option<&super::request::Progress>,
+    ) -> Result<(), (RefusalCode, String)> {
+        let limit = std::time::Duration::from_secs(request.wait_for_approval_s);
+        let total = f64::from(u32::try_from(request.wait_for_approval_s).unwrap_or(u32::MAX));
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(progress) = progress {
+                let waited = u32::try_from(started.elapsed().as_secs()).unwrap_or(u32::MAX);
+                progress.report(
+                    f64::from(waited),
+                    Some(total),
+                    format!("waiting for the operator to run `praxis approve {id}` ({waited} of {total} s)"),
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            if let crate::killswitch::KillState::Engaged { detail } = self.kill_switch.state() {
+                return Err((
+                    RefusalCode::KillSwitchEngaged,
+                    format!(
+                        "the kill switch was engaged while waiting for approval {id} ({detail})"
+                    ),
+                ));
+            }
+            if !self.accepting.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err((
+                    RefusalCode::ShuttingDown,
+                    "the server is shutting down; call again after it restarts".to_owned(),
+                ));
+            }
+            match self.check_approval(id, request, assessment, classification) {
+                Err((RefusalCode::ApprovalPending, _)) if started.elapsed() < limit => {}
+                Err((RefusalCode::ApprovalPending, message)) => {
+                    return Err((
+                        RefusalCode::ApprovalPending,
+                        format!("{message} (waited {} s)", request.wait_for_approval_s),
+                    ));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// `approval_status {approval_id}`.
     pub(super) fn approval_status(&self, id: &str) -> Result<Value, String> {
         let row = self

@@ -432,7 +432,13 @@ impl Actuator {
 
         // An action on a host is classified by what it would run, not by the tool's name.
         if let Operation::RunAction(action) = &operation {
-            return self.gate_action(draft, started, action, &operation);
+            return self.gate_action(
+                draft,
+                started,
+                action,
+                &operation,
+                request.progress.as_ref(),
+            );
         }
 
         // 4. Mode gate.
@@ -484,6 +490,7 @@ impl Actuator {
         started: Instant,
         request: &ActionRequest,
         operation: &Operation,
+        progress: Option<&request::Progress>,
     ) -> Response {
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, request);
         let classification = Classification {
@@ -589,9 +596,13 @@ impl Actuator {
                     };
                     return self.refuse(draft, &classification, started, code, &message);
                 };
-                if let Err((code, message)) =
-                    self.check_approval(id, request, &assessment, &classification)
-                {
+                let checked = match self.check_approval(id, request, &assessment, &classification) {
+                    Err((RefusalCode::ApprovalPending, _)) if request.wait_for_approval_s > 0 => {
+                        self.wait_for_decision(id, request, &assessment, &classification, progress)
+                    }
+                    other => other,
+                };
+                if let Err((code, message)) = checked {
                     return self.refuse(draft, &classification, started, code, &message);
                 }
                 approval = Some(id.to_owned());
@@ -780,6 +791,7 @@ impl Actuator {
             tool: request.tool.to_owned(),
             arguments,
             operation: Ok(each.for_host(host)),
+            progress: None,
         }
     }
 
@@ -1834,6 +1846,7 @@ impl Actuator {
             dry_run: false,
             host_type: None,
             approval_id: None,
+            wait_for_approval_s: 0,
         };
         let assessment = action::assess(self.audit.store(), &self.policy, &self.settings, &request);
         draft.adapter = Some("ssh".into());
@@ -2354,6 +2367,7 @@ mod tests {
             tool: tool.into(),
             arguments: json!({}),
             operation,
+            progress: None,
         }
     }
 

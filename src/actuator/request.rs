@@ -21,6 +21,24 @@ pub struct Request {
     pub arguments: Value,
     /// The typed operation, or why the arguments did not make one.
     pub operation: Result<Operation, ArgumentError>,
+    /// Where a long call reports progress, when the client asked for it (`progressToken`).
+    pub progress: Option<Progress>,
+}
+
+/// Reports a call's progress to its client: (progress, total, message).
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(f64, Option<f64>, String) + Send + Sync>);
+
+impl Progress {
+    pub fn report(&self, progress: f64, total: Option<f64>, message: String) {
+        (self.0)(progress, total, message);
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Progress")
+    }
 }
 
 /// A typed, validated operation.
@@ -96,8 +114,11 @@ pub struct ActionRequest {
     pub dry_run: bool,
     /// A host type the caller claims; it must agree with the inventory.
     pub host_type: Option<String>,
-    /// An approval for a real run (approvals: issue 7).
+    /// An approval for a real run.
     pub approval_id: Option<String>,
+    /// A real run whose approval is still pending waits this long for the operator (0: not
+    /// at all), reporting progress.
+    pub wait_for_approval_s: u64,
 }
 
 /// Whether an operation changes anything.

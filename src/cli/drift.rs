@@ -457,6 +457,7 @@ pub(super) fn plan(settings: &Settings, subject: &str, as_json: bool) -> Result<
                 dry_run: true,
                 host_type: None,
                 approval_id: None,
+                wait_for_approval_s: 0,
             };
             let assessment = action::assess(&store, &policy, settings, &request);
             action::assessment_json(&assessment, true)

@@ -201,6 +201,7 @@ impl ServerHandler for PraxisServer {
             tool: "resources/list".into(),
             arguments: Value::Object(serde_json::Map::new()),
             operation: Ok(Operation::ListHostResources),
+            progress: None,
         };
         let value = completed(self.execute(request).await)?;
         let resources: Vec<Resource> = value["hosts"]
@@ -262,6 +263,7 @@ impl ServerHandler for PraxisServer {
             tool: "resources/read".into(),
             arguments: serde_json::json!({ "uri": uri }),
             operation,
+            progress: None,
         };
         let response = self.execute(call).await;
         let body = match &response.outcome {
@@ -286,11 +288,18 @@ impl ServerHandler for PraxisServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let request_id = request_id_text(&context.id);
         let operation = tools::parse_call(&request.name, request.arguments.as_ref());
+        let token = request
+            .meta
+            .as_ref()
+            .and_then(rmcp::model::RequestMetaObject::get_progress_token)
+            .or_else(|| context.meta.get_progress_token());
+        let progress = token.map(|token| progress_sink(token, context.peer.clone()));
         let call = Request {
             request_id: Some(request_id),
             tool: request.name.to_string(),
             arguments: Value::Object(request.arguments.unwrap_or_default()),
             operation,
+            progress,
         };
         match self.execute_joined(call).await {
             Ok(response) => Ok(tools::to_call_tool_result(response).into()),
@@ -300,6 +309,26 @@ impl ServerHandler for PraxisServer {
             .into()),
         }
     }
+}
+
+/// A progress reporter for a call's client: the actuator's blocking thread hands each report
+/// to the runtime, which sends it as `notifications/progress`.
+fn progress_sink(
+    token: rmcp::model::ProgressToken,
+    peer: rmcp::Peer<RoleServer>,
+) -> crate::actuator::request::Progress {
+    let runtime = tokio::runtime::Handle::current();
+    crate::actuator::request::Progress(Arc::new(move |progress, total, message| {
+        let peer = peer.clone();
+        let mut param = rmcp::model::ProgressNotificationParam::new(token.clone(), progress);
+        param.total = total;
+        param.message = Some(message);
+        drop(runtime.spawn(async move {
+            if let Err(error) = peer.notify_progress(param).await {
+                tracing::debug!(%error, "a progress notification was not sent");
+            }
+        }));
+    }))
 }
 
 /// The URI of the policy resource.

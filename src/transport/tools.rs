@@ -55,6 +55,9 @@ struct QueryFactsArgs {
     as_of_recorded: Option<String>,
 }
 
+/// The longest a `run_action` may wait for an operator's decision.
+const MAX_APPROVAL_WAIT_SECONDS: u64 = 600;
+
 /// `approval_status {approval_id}`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -196,6 +199,12 @@ struct ExplainActionArgs {
 struct RunActionArgs {
     /// The adapter that runs the action; the host's type decides which are allowed.
     adapter: AdapterArg,
+    /// With `dry_run: false` and an `approval_id` the operator has not decided yet: wait up to
+    /// this many seconds for the decision (at most 600), with progress notifications when the
+    /// request carries a `progressToken`.
+    #[serde(default)]
+    #[schemars(range(max = 600))]
+    wait_for_approval_s: Option<u64>,
     /// The inventory host. Give `host` or `group`.
     #[serde(default)]
     #[schemars(length(min = 1))]
@@ -379,6 +388,7 @@ fn parse_action(tool: &str, arguments: Value) -> Result<Operation, ArgumentError
             dry_run: true,
             host_type: None,
             approval_id: None,
+            wait_for_approval_s: 0,
         }));
     }
     let parsed = serde_json::from_value::<RunActionArgs>(arguments).map_err(invalid)?;
@@ -391,7 +401,13 @@ fn parse_action(tool: &str, arguments: Value) -> Result<Operation, ArgumentError
         dry_run: parsed.dry_run,
         host_type: parsed.host_type.map(|claimed| claimed.as_str().to_owned()),
         approval_id: parsed.approval_id.or(parsed.approval_token),
+        wait_for_approval_s: parsed.wait_for_approval_s.unwrap_or(0),
     };
+    if request.wait_for_approval_s > MAX_APPROVAL_WAIT_SECONDS {
+        return Err(ArgumentError::Invalid(format!(
+            "wait_for_approval_s must be at most {MAX_APPROVAL_WAIT_SECONDS}"
+        )));
+    }
     Ok(target.aim(Operation::RunAction(request)))
 }
 

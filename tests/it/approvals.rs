@@ -528,3 +528,60 @@ fn an_approval_survives_a_server_restart() {
     );
     assert_eq!(after.finish().0, 0);
 }
+
+#[test]
+fn a_run_can_wait_for_the_operator_and_reports_progress_while_it_waits() {
+    let directory = with_key("approve-wait");
+    let mut session = session(&directory, "guarded");
+    let preview = session.call("run_action", restart("web-1", true, None));
+    let id = preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut arguments = restart("web-1", false, Some(&id));
+    arguments["wait_for_approval_s"] = json!(60);
+    session.send_line(
+        &json!({"jsonrpc": "2.0", "id": 900, "method": "tools/call",
+            "params": {"name": "run_action", "arguments": arguments, "_meta": {"progressToken": "wait-1"}}})
+        .to_string(),
+    );
+    // The operator takes a few seconds to come to the terminal.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let approved = approve(&directory, &id, PASSPHRASE);
+    assert_eq!(approved.code, Some(0), "{}", approved.screen);
+    let mut progress = Vec::new();
+    let answer = loop {
+        let message = session
+            .next_message(std::time::Duration::from_secs(60))
+            .expect("an answer within the wait");
+        if message["method"] == "notifications/progress" {
+            progress.push(message);
+        } else if message["id"] == 900 {
+            break message;
+        }
+    };
+    assert!(
+        !progress.is_empty()
+            && progress
+                .iter()
+                .all(|note| note["params"]["progressToken"] == "wait-1"),
+        "{progress:?}"
+    );
+    assert!(
+        progress[0]["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("praxis approve {id}"))
+    );
+    let result = &answer["result"];
+    assert!(
+        !refusal_code(result).is_some_and(|code| code.starts_with("approval")),
+        "the call went on once approved: {answer}"
+    );
+    let too_long = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": "web-1", "action": "uptime", "dry_run": false, "wait_for_approval_s": 601}),
+    );
+    assert_eq!(refusal_code(&too_long), Some("invalid-arguments"));
+    assert_eq!(session.finish().0, 0);
+}
