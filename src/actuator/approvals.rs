@@ -41,13 +41,10 @@ impl Actuator {
     }
 
     /// The public key approvals must be signed with: the configured one, else the one
-    /// `praxis init` wrote beside the database.
+    /// `praxis init` wrote beside the database, read once when the actuator was made (a key
+    /// swapped on disk later is not believed by this session).
     pub(super) fn approver_key(&self) -> Option<approval::key::PublicKey> {
-        self.settings.approver_public_key.clone().or_else(|| {
-            approval::key::read_public_key(&self.settings.state_dir)
-                .ok()
-                .flatten()
-        })
+        self.approver_key.clone()
     }
 
     /// What an approval of `request` binds to.
@@ -85,6 +82,10 @@ impl Actuator {
                     )
                 })
                 .flatten(),
+            connection: assessment
+                .inventory
+                .as_ref()
+                .map_or(Value::Null, |record| record["connection"].clone()),
             policy_hash: self.policy.hash(),
         }
     }

@@ -174,6 +174,8 @@ pub struct Actuator {
     started: Instant,
     /// State-changing runs admitted so far, for `max_actions`.
     actions_run: AtomicU64,
+    /// The approver public key, fixed for the session (see `approver_key`).
+    approver_key: Option<crate::approval::key::PublicKey>,
 }
 
 /// A call that was admitted and has not finished.
@@ -204,7 +206,13 @@ impl Actuator {
         clock: Arc<dyn Clock>,
     ) -> Actuator {
         let session_id = crate::entropy::random_id(clock.now());
+        let approver_key = settings.approver_public_key.clone().or_else(|| {
+            crate::approval::key::read_public_key(&settings.state_dir)
+                .ok()
+                .flatten()
+        });
         Actuator {
+            approver_key,
             kill_switch: KillSwitch::new(settings.kill_switch_path.clone()),
             audit,
             policy,
@@ -885,7 +893,7 @@ impl Actuator {
                 Ok(None) => {
                     self.finish(call);
                     // The race for the approval was lost: nothing ran, so nothing is spent.
-                    if self.settings.max_actions.is_some() {
+                    if classification.tier > Tier::T0 && self.settings.max_actions.is_some() {
                         self.actions_run.fetch_sub(1, Ordering::SeqCst);
                     }
                     return self.refuse(
@@ -896,7 +904,13 @@ impl Actuator {
                         "another call used this approval first; an approval runs one action once",
                     );
                 }
-                Err(error) => Err(error),
+                Err(error) => {
+                    // Nothing ran: a spent budget unit comes back.
+                    if classification.tier > Tier::T0 && self.settings.max_actions.is_some() {
+                        self.actions_run.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    Err(error)
+                }
             };
             match intent {
                 Ok(sealed) => {
@@ -1178,7 +1192,21 @@ impl Actuator {
             policy::classify::Verdict::Tier(tier) => Some(tier),
             policy::classify::Verdict::Deny | policy::classify::Verdict::Unparseable => None,
         };
-        let needs_human = tier.is_some_and(|tier| self.needs_human(tier));
+        // The real run would need a human by tier, or by the policy's [drift] rules.
+        let needs_human = tier.is_some_and(|tier| {
+            let real = ActionRequest {
+                dry_run: false,
+                ..request.clone()
+            };
+            self.needs_human(tier)
+                || self
+                    .check_drift(
+                        &mut self.draft("run_action", AuditDecision::Denied),
+                        &real,
+                        tier,
+                    )
+                    .unwrap_or(false)
+        });
         value["approval_required"] = json!(needs_human);
         value["approval"] = match tier {
             Some(tier) if needs_human => {

@@ -119,9 +119,11 @@ pub struct TerraformOptions<'a> {
     pub timeout: Duration,
 }
 
-/// Where the plan of `workspace` for `host` is kept.
-pub fn plan_directory(state_dir: &Path, host: &str, workspace: &Path) -> PathBuf {
-    let name = Digest::of(workspace.display().to_string().as_bytes()).to_hex();
+/// Where the plan of `verb` on `workspace` for `host` is kept (an apply's and a destroy's
+/// plans never share a file).
+pub fn plan_directory(state_dir: &Path, host: &str, workspace: &Path, verb: Verb) -> PathBuf {
+    let name =
+        Digest::of(format!("{}\0{}", workspace.display(), verb.as_str()).as_bytes()).to_hex();
     state_dir.join("terraform").join(host).join(&name[..16])
 }
 
@@ -212,17 +214,18 @@ fn environment() -> Vec<(String, String)> {
     .collect()
 }
 
-/// The plan a dry run of `action` for `host` kept (`plan.json`), if any: its digest binds an
-/// approval to exactly that plan.
+/// The plan file a dry run of `action` for `host` kept (`plan.tfplan`), if any: its digest
+/// binds an approval to exactly that plan.
 pub fn kept_plan_digest(
     options: &TerraformOptions<'_>,
     host: &str,
     action: &str,
 ) -> Option<Digest> {
-    let (_, workspace) = workspace(options.root, action).ok()?;
-    let text = std::fs::read(plan_directory(options.state_dir, host, &workspace).join("plan.json"))
-        .ok()?;
-    Some(Digest::of(&text))
+    let (verb, workspace) = workspace(options.root, action).ok()?;
+    // The plan file itself: what `apply` runs, not its JSON rendering.
+    let plan_file = plan_directory(options.state_dir, host, &workspace, verb).join("plan.tfplan");
+    let bytes = std::fs::read(plan_file).ok()?;
+    Some(Digest::of(&bytes))
 }
 
 /// Applies the plan the dry run of `action` kept for `host` (`terraform apply PLANFILE`): what
@@ -234,8 +237,8 @@ pub fn apply_kept_plan(
     action: &str,
     capture_limit: usize,
 ) -> Result<(Vec<String>, ChildOutcome), TerraformError> {
-    let (_, workspace) = workspace(options.root, action)?;
-    let plan_file = plan_directory(options.state_dir, host, &workspace).join("plan.tfplan");
+    let (verb, workspace) = workspace(options.root, action)?;
+    let plan_file = plan_directory(options.state_dir, host, &workspace, verb).join("plan.tfplan");
     if !plan_file.is_file() {
         return Err(TerraformError::Prepare(
             plan_file,
@@ -286,7 +289,7 @@ pub fn plan(
 ) -> Result<Planned, TerraformError> {
     let started = Instant::now();
     let (verb, workspace) = workspace(options.root, action)?;
-    let directory = plan_directory(options.state_dir, host, &workspace);
+    let directory = plan_directory(options.state_dir, host, &workspace, verb);
     {
         use std::os::unix::fs::DirBuilderExt as _;
         std::fs::DirBuilder::new()

@@ -38,6 +38,9 @@ pub struct Binding {
     pub targets: Vec<String>,
     /// For a terraform/OpenTofu apply or destroy: the SHA-256 of the kept plan it applies.
     pub plan_sha256: Option<Digest>,
+    /// The inventory's connection details of the host (address, port, user, host key, Talos
+    /// nodes, BMC URL): an approval is void if they change.
+    pub connection: Value,
     pub policy_hash: Digest,
 }
 
@@ -53,6 +56,7 @@ impl Binding {
             "host_type": self.host_type,
             "targets": self.targets,
             "plan_sha256": self.plan_sha256.map(|digest| digest.to_hex()),
+            "connection": self.connection,
             "policy_hash": self.policy_hash.to_hex(),
         })
     }
@@ -224,6 +228,7 @@ mod tests {
             host_type: Some("linux".into()),
             targets: vec![host.into()],
             plan_sha256: None,
+            connection: json!({"ssh": {"address": "10.0.0.1", "port": 22}}),
             policy_hash: Digest::of(b"policy"),
         }
     }
@@ -322,6 +327,9 @@ mod tests {
         variants.push(changed);
         let mut changed = base.clone();
         changed.plan_sha256 = Some(Digest::of(b"another plan"));
+        variants.push(changed);
+        let mut changed = base.clone();
+        changed.connection = json!({"ssh": {"address": "10.0.0.2", "port": 22}});
         variants.push(changed);
         for variant in variants {
             assert_ne!(variant.digest(), base.digest(), "{variant:?}");

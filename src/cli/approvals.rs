@@ -145,45 +145,54 @@ fn pick(store: &Store, id: Option<&str>, now: Timestamp) -> Result<Approval, Fai
     }
 }
 
+/// `text` with control characters shown as escapes, so nothing in an approval can move the
+/// cursor or rewrite what the operator reads.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Prints everything an approval binds to, and the target's open drift.
 fn describe(settings: &Settings, store: &Store, row: &Approval) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     let binding = &row.binding;
-    writeln!(out, "approval {}", row.id)?;
+    let field = |name: &str| shown(binding[name].as_str().unwrap_or("?"));
+    let targets: Vec<&str> = binding["targets"]
+        .as_array()
+        .map(|targets| targets.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    writeln!(out, "approval {}", shown(&row.id))?;
     writeln!(out, "  tier        {}", row.tier)?;
-    writeln!(
-        out,
-        "  adapter     {}",
-        binding["adapter"].as_str().unwrap_or("?")
-    )?;
+    writeln!(out, "  adapter     {}", field("adapter"))?;
     writeln!(
         out,
         "  target      {} ({})",
-        row.target,
-        binding["host_type"].as_str().unwrap_or("unknown type")
+        shown(&row.target),
+        field("host_type")
     )?;
-    if let Some(targets) = binding["targets"].as_array() {
-        writeln!(
-            out,
-            "  reaches     {}",
-            targets
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        )?;
+    writeln!(out, "  reaches     {}", shown(&targets.join(", ")))?;
+    writeln!(out, "  action      {}", field("action"))?;
+    writeln!(out, "  runs        {}", shown(&binding["argv"].to_string()))?;
+    writeln!(
+        out,
+        "  rules       {}",
+        shown(&binding["rule_ids"].to_string())
+    )?;
+    if let Some(plan) = binding["plan_sha256"].as_str() {
+        writeln!(out, "  plan        sha256 {}", shown(plan))?;
     }
     writeln!(
         out,
-        "  action      {}",
-        binding["action"].as_str().unwrap_or("?")
-    )?;
-    writeln!(out, "  runs        {}", binding["argv"])?;
-    writeln!(out, "  rules       {}", binding["rule_ids"])?;
-    writeln!(
-        out,
         "  asked by    session {}: {}",
-        row.session_id, row.reason
+        shown(&row.session_id),
+        shown(&row.reason)
     )?;
     writeln!(
         out,
@@ -207,7 +216,7 @@ fn describe(settings: &Settings, store: &Store, row: &Approval) -> Result<(), Fa
                 "                {} {} {}",
                 finding["severity"].as_str().unwrap_or("?"),
                 finding["kind"].as_str().unwrap_or("?"),
-                finding["predicate"].as_str().unwrap_or("?")
+                shown(finding["predicate"].as_str().unwrap_or("?"))
             )?;
         }
     }
@@ -245,6 +254,45 @@ pub(super) fn approve(settings: &Settings, id: Option<&str>) -> Result<u8, Failu
             row.id
         )));
     }
+    // Only the binding's digest is signed: what is shown must be what hashes to it, and the
+    // tier and target come from the binding, not from the row's other columns.
+    let shown =
+        crate::digest::Digest::of(audit::canonical::to_canonical_string(&row.binding).as_bytes());
+    let binding_tier = row.binding["tier"].as_str().and_then(Tier::from_name);
+    let binding_host = row.binding["host"].as_str();
+    if shown.to_hex() != row.binding_sha256
+        || binding_tier != Some(row.tier)
+        || binding_host != Some(row.target.as_str())
+    {
+        record(
+            &store,
+            &policy,
+            "cli.approve",
+            &row,
+            &json!({"operator": operator_name(), "error": "binding does not match its digest"}),
+        )?;
+        return Err(Failure::failed(format!(
+            "approval {} is not what it claims to be (its binding does not hash to the digest it would sign, or its tier or target differ); it was not created by praxis, and nothing was approved",
+            row.id
+        )));
+    }
+    let ttl = i64::try_from(settings.approval_ttl_seconds.saturating_mul(1_000_000_000))
+        .unwrap_or(i64::MAX);
+    if row.expires_at.unix_nanos() > row.created_at.unix_nanos().saturating_add(ttl)
+        || row.created_at > clock.now()
+    {
+        record(
+            &store,
+            &policy,
+            "cli.approve",
+            &row,
+            &json!({"operator": operator_name(), "error": "expiry beyond approval_ttl_seconds"}),
+        )?;
+        return Err(Failure::failed(format!(
+            "approval {} would live longer than approval_ttl_seconds allows; it was not created by praxis, and nothing was approved",
+            row.id
+        )));
+    }
     let targets = row.binding["targets"].as_array().map_or(0, Vec::len);
     if row.tier == Tier::T3 && targets != 1 {
         return Err(Failure::failed(format!(
@@ -275,6 +323,13 @@ pub(super) fn approve(settings: &Settings, id: Option<&str>) -> Result<u8, Failu
     };
     drop(passphrase);
     if signer.public_key() != public {
+        record(
+            &store,
+            &policy,
+            "cli.approve",
+            &row,
+            &json!({"operator": operator_name(), "error": "key on disk is not the configured key"}),
+        )?;
         return Err(Failure::failed(
             "the approver key on disk is not the configured approver_public_key; nothing was approved",
         ));
@@ -286,6 +341,13 @@ pub(super) fn approve(settings: &Settings, id: Option<&str>) -> Result<u8, Failu
         ))
         .map_err(|error| Failure::failed(error.to_string()))?;
         if typed != row.target {
+            record(
+                &store,
+                &policy,
+                "cli.approve",
+                &row,
+                &json!({"operator": operator_name(), "error": "target name not confirmed"}),
+            )?;
             return Err(Failure::failed(format!(
                 "that is not {}; approval {} stays pending",
                 row.target, row.id
@@ -424,10 +486,10 @@ fn print_pending(waiting: &[Approval], as_json: bool) -> Result<(), Failure> {
             writeln!(
                 out,
                 "{}\t{}\t{}\t{}\texpires {}",
-                row.id,
+                shown(&row.id),
                 row.tier,
-                row.target,
-                row.binding["action"].as_str().unwrap_or("?"),
+                shown(&row.target),
+                shown(row.binding["action"].as_str().unwrap_or("?")),
                 row.expires_at
             )?;
         }

@@ -128,10 +128,15 @@ impl Store {
         now: Timestamp,
         seal: impl FnOnce(u64, &Digest) -> SealedRecord,
     ) -> Result<Option<SealedRecord>, StoreError> {
+        // Still unexpired, and never run before: a row reset to `approved` by hand is refused
+        // because the audit chain already holds the intent record of its run.
+        let ran_marker = format!("\"approval_id\":{}", serde_json::Value::from(id));
         self.update_then_record(
             "UPDATE approvals SET state = 'used', used_at = ?2, used_session = ?3 \
-             WHERE id = ?1 AND state = 'approved'",
-            params![id, now.unix_nanos(), session_id],
+             WHERE id = ?1 AND state = 'approved' AND expires_at > ?2 \
+               AND NOT EXISTS (SELECT 1 FROM audit WHERE instr(body, ?4) > 0 \
+                               AND instr(body, '\"decision\":\"intent\"') > 0)",
+            params![id, now.unix_nanos(), session_id, ran_marker],
             seal,
         )
     }

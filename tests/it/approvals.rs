@@ -71,6 +71,10 @@ fn restart(host: &str, dry_run: bool, approval: Option<&str>) -> Value {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one approval's whole life, read top to bottom"
+)]
 fn invariant_6_an_operator_approves_in_a_terminal_and_the_action_runs_exactly_once() {
     let directory = with_key("approve-once");
     let mut session = session(&directory, "guarded");
@@ -139,6 +143,21 @@ fn invariant_6_an_operator_approves_in_a_terminal_and_the_action_runs_exactly_on
     assert_eq!(refusal_code(&replay), Some("approval-used"), "{replay}");
     let status = session.call("approval_status", json!({"approval_id": id}));
     assert_eq!(status["structuredContent"]["state"], "used");
+    // Someone with write access resets the used row to `approved`: the trail already holds its
+    // run's intent record, so it does not run again.
+    let database = rusqlite::Connection::open(directory.database()).unwrap();
+    database
+        .execute_batch("DROP TRIGGER approvals_one_way;")
+        .unwrap();
+    database
+        .execute(
+            "UPDATE approvals SET state = 'approved' WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    drop(database);
+    let reset = session.call("run_action", restart("web-1", false, Some(&id)));
+    assert_eq!(refusal_code(&reset), Some("approval-used"), "{reset}");
     assert_eq!(status["structuredContent"]["approver"], "operator");
     assert_eq!(session.finish().0, 0);
 

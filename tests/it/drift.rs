@@ -361,3 +361,37 @@ fn the_drift_triage_prompt_is_listed_and_names_drift_scan() {
     assert!(unknown["error"]["message"].as_str().is_some(), "{unknown}");
     assert_eq!(session.finish().0, 0);
 }
+
+#[test]
+fn a_drift_rule_that_asks_for_approval_gets_one_from_the_preview() {
+    let directory = StateDir::initialised("drift-approval");
+    with_policy(
+        &directory,
+        "[drift]\nstale_observation_seconds = 3600\nstale_observation = \"approval\"\n",
+    );
+    directory.import_inventory(FLEET);
+    let mut session = Session::start_with(
+        &directory,
+        &[("PRAXIS_SSH_IDENTITY_FILE", "/nonexistent/praxis-test-key")],
+    );
+    session.request(
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
+    );
+    // A reversible (T1) action in a clean session needs no human by its tier, but web-1 was
+    // never observed and the policy asks for an approval then.
+    let touch = |dry_run: bool| json!({"adapter": "ssh", "host": "web-1", "action": "touch /tmp/praxis-drift", "dry_run": dry_run});
+    let preview = session.call("run_action", touch(true));
+    assert_eq!(preview["structuredContent"]["tier"], "T1", "{preview}");
+    assert_eq!(
+        preview["structuredContent"]["approval_required"], true,
+        "{preview}"
+    );
+    assert!(
+        preview["structuredContent"]["approval_id"].is_string(),
+        "{preview}"
+    );
+    let real = session.call("run_action", touch(false));
+    assert_eq!(refusal_code(&real), Some("approval-required"), "{real}");
+    assert_eq!(session.finish().0, 0);
+}

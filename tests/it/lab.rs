@@ -771,6 +771,8 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
     let hosts = lab.hosts();
     let (first, _, _) = hosts[0].clone();
     let directory = import_lab(&lab, "ansible", "");
+    let passphrase = "the lab operator's passphrase";
+    crate::support::init_approver_key(&directory, passphrase);
     let root = directory.root.join("playbooks");
     std::fs::create_dir_all(root.join("roles")).unwrap();
     let marker =
@@ -907,8 +909,6 @@ fn ansible_check_runs_report_per_host_changes_and_playbooks_outside_the_root_are
     assert_eq!(refusal_code(&apply), Some("approval-required"), "{apply}");
     refusals.push("approval-required");
     // The operator approves the real run on the first host: it runs once, for real.
-    let passphrase = "the lab operator's passphrase";
-    crate::support::init_approver_key(&directory, passphrase);
     let preview = session.call(
         "run_action",
         json!({"adapter": "ansible", "host": first, "action": "site.yml"}),
@@ -1436,6 +1436,8 @@ fn an_irreversible_talos_action_runs_only_approved_for_one_target_on_a_healthy_c
     // Through the talosctl double (talosctl cannot be installed here), in open mode so that a
     // T3 preview is allowed at all.
     let directory = StateDir::initialised("talos-preflight");
+    let passphrase = "the lab operator's passphrase";
+    crate::support::init_approver_key(&directory, passphrase);
     let (wrapper, talosconfig, state) = talos_double(&directory);
     directory.import_inventory(
         "[hosts.cp-1]\nhost_type = \"talos\"\ntalos = { nodes = [\"127.0.30.1\"] }\n",
@@ -1502,8 +1504,6 @@ fn an_irreversible_talos_action_runs_only_approved_for_one_target_on_a_healthy_c
         .as_str()
         .unwrap_or_else(|| panic!("{healthy}"))
         .to_owned();
-    let passphrase = "the lab operator's passphrase";
-    crate::support::init_approver_key(&directory, passphrase);
     let approved = crate::support::approve_in_terminal(&directory, &id, passphrase, Some("cp-1"));
     assert_eq!(approved.code, Some(0), "{}", approved.screen);
     let approved_reset = |session: &mut Session| {
