@@ -179,9 +179,10 @@ pub enum DriftCommand {
     ImportAnsible {
         /// The file holding ansible-playbook's output.
         file: PathBuf,
-        /// The playbook's name in the findings (default: the file's stem).
+        /// The playbook the report is of: its path under `ansible_playbook_root`, as
+        /// `run_action` names it (findings are keyed `ansible:<playbook>:<task>`).
         #[arg(long)]
-        playbook: Option<String>,
+        playbook: String,
     },
     /// Propose how to converge the subject's open findings, each proposal classified by the
     /// policy in force. Runs nothing.
@@ -474,7 +475,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             drift::import_plan(&settings, &file, &subject)
         }
         Command::Drift(DriftCommand::ImportAnsible { file, playbook }) => {
-            drift::import_ansible(&settings, &file, playbook.as_deref())
+            drift::import_ansible(&settings, &file, &playbook)
         }
         Command::Drift(DriftCommand::Plan { subject, json }) => {
             drift::plan(&settings, &subject, json)

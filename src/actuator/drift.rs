@@ -32,6 +32,9 @@ pub(super) struct HostDrift {
     pub open: Vec<Value>,
     pub digest: Digest,
     pub last_observed: Option<Timestamp>,
+    /// Whether praxis can collect from this host at all (`collect` works over ssh: linux and
+    /// windows hosts); the stale-observation rule judges only those.
+    pub collectable: bool,
 }
 
 impl HostDrift {
@@ -41,7 +44,7 @@ impl HostDrift {
             "findings": self.open,
             "digest": self.digest.to_hex(),
             "last_observed": self.last_observed.map(|at| at.to_string()),
-            "stale": stale_after.map(|seconds| self.is_stale(seconds, now)),
+            "stale": stale_after.filter(|_| self.collectable).map(|seconds| self.is_stale(seconds, now)),
         })
     }
 
@@ -252,10 +255,14 @@ impl Actuator {
             .cloned()
             .unwrap_or_default();
         let open = engine::reconcile_state(&state, &self.baselines, self.clock.now()).open;
+        let collectable = state.inventory.as_ref().is_some_and(|record| {
+            matches!(record["host_type"].as_str(), Some("linux" | "windows"))
+        });
         Ok(HostDrift {
             digest: engine::digest(&open),
             open,
             last_observed: state.last_observed(),
+            collectable,
         })
     }
 
@@ -318,6 +325,7 @@ impl Actuator {
         let rules = self.policy.drift_rules();
         let mut approval = false;
         if let Some(seconds) = rules.stale_after_seconds
+            && drift.collectable
             && drift.is_stale(seconds, self.clock.now())
         {
             let when = drift.last_observed.map_or_else(
@@ -329,7 +337,7 @@ impl Actuator {
                     return Err((
                         RefusalCode::StaleObservation,
                         format!(
-                            "{} is {when}, longer ago than the policy's {seconds} s, so it is not changed blind; collect from it first (collect {{host: \"{}\"}}) and try again",
+                            "{} is {when} by praxis itself, longer ago than the policy's {seconds} s, so it is not changed blind; collect from it first (collect {{host: \"{}\"}}) and try again",
                             request.host, request.host
                         ),
                     ));
@@ -375,7 +383,8 @@ impl Actuator {
 fn addresses(request: &ActionRequest, finding: &Value) -> bool {
     let predicate = finding["predicate"].as_str().unwrap_or_default();
     match request.adapter.as_str() {
-        "ansible" => predicate.starts_with(&format!("ansible:{}:", request.action)),
+        "ansible" => crate::drift::imports::ansible_prefix(&request.action)
+            .is_ok_and(|prefix| predicate.starts_with(&prefix)),
         "terraform" | "opentofu" => predicate.starts_with("terraform:"),
         _ => false,
     }
@@ -391,6 +400,7 @@ impl Actuator {
         subject: &str,
         prefix: &str,
         findings: &[crate::drift::Finding],
+        complete: bool,
     ) -> Result<Value, String> {
         let now = self.clock.now();
         let states =
@@ -400,13 +410,14 @@ impl Actuator {
             .find(|state| state.subject == subject)
             .map(|state| state.drift.clone())
             .unwrap_or_default();
-        let changes = engine::reconcile(
-            subject,
-            findings,
-            &open,
-            |predicate| predicate.starts_with(prefix),
-            now,
-        );
+        let owned = |predicate: &str| predicate.starts_with(prefix);
+        // A check that could not see everything it owns (unreachable, a failed task) opens and
+        // updates findings but closes none.
+        let changes = if complete {
+            engine::reconcile(subject, findings, &open, owned, now)
+        } else {
+            engine::reconcile_partial(subject, findings, &open, owned, now)
+        };
         let mut draft = self.draft("drift.import", AuditDecision::Allowed);
         draft.request_id = request_id.map(|id| audit::cut(id, super::MAX_NAME_BYTES));
         draft.tier = Some(Tier::T0);

@@ -49,7 +49,14 @@ struct Ingest<'call> {
     subject: &'call str,
     raw: &'call str,
     predicate: Option<&'call str>,
+    /// Set when praxis itself collected the telemetry (`collect`), not a caller: the ingest
+    /// then also records the sighting `praxis:collected:<probe>`, which is what "when was this
+    /// host last observed" counts.
+    collected_by_praxis: bool,
 }
+
+/// The prefix of the predicates only praxis writes (a caller's telemetry cannot).
+pub const RESERVED_PREDICATE_PREFIX: &str = "praxis:";
 
 /// What of a call's arguments may enter the audit: ingested telemetry is untrusted host
 /// output and is never stored, only its hash and length (as praxis-py does).
@@ -474,11 +481,11 @@ impl Actuator {
             );
         }
 
-        // 5. Approval gate. Approvals arrive with a later issue; until then nothing at T2 or
-        //    above can run, which is the fail-closed reading of "needs an approval".
+        // 5. Approval gate. Approvals bind actions (`run_action`); a tool that is not one and
+        //    needs a human (an unlisted tool is T2) cannot be approved, so it never runs.
         if classification.tier.requires_approval() {
             return self.refuse(draft, &classification, started, RefusalCode::ApprovalRequired,
-                &format!("{} actions need a human approval, and this build cannot take approvals yet; ask the operator to do this by hand", classification.tier));
+                &format!("{} tools need a human approval, and only run_action actions can be approved; ask the operator to do this by hand", classification.tier));
         }
 
         // 6–9. Admitted: audit, run, audit.
@@ -867,6 +874,7 @@ impl Actuator {
                 subject,
                 raw,
                 predicate: predicate.as_deref(),
+                collected_by_praxis: false,
             };
             return self.run_ingest(call, &classification, draft, started, &ingest);
         }
@@ -1513,7 +1521,9 @@ impl Actuator {
         // The plan's differences become the host's terraform findings.
         let subject = crate::fleet::import::host_subject(&request.host);
         let findings = crate::drift::imports::terraform_plan(&subject, &planned.plan)
-            .and_then(|findings| self.record_imported(None, &subject, "terraform:", &findings))
+            .and_then(|findings| {
+                self.record_imported(request_id, &subject, "terraform:", &findings, true)
+            })
             .unwrap_or_else(|error| json!({"error": error}));
         let mut value = json!({
             "ok": true,
@@ -1602,14 +1612,21 @@ impl Actuator {
             // changes the host, and the next check says what is left.
             let subject = crate::fleet::import::host_subject(&request.host);
             value["findings_recorded"] = if check {
-                crate::drift::imports::ansible_check(&request.action, &report)
-                    .and_then(|mut by_host| {
+                let complete =
+                    crate::drift::imports::ansible_complete_hosts(&report).contains(&request.host);
+                crate::drift::imports::ansible_prefix(&request.action)
+                    .and_then(|prefix| {
+                        let mut by_host =
+                            crate::drift::imports::ansible_check(&request.action, &report)?;
+                        // A host the report does not cover saw nothing: nothing closes.
+                        let covered = by_host.contains_key(&request.host);
                         let findings = by_host.remove(&request.host).unwrap_or_default();
                         self.record_imported(
                             request_id,
                             &subject,
-                            &format!("ansible:{}:", request.action),
+                            &prefix,
                             &findings,
+                            complete && covered,
                         )
                     })
                     .unwrap_or_else(|error| json!({"error": error}))
@@ -1961,6 +1978,7 @@ impl Actuator {
             subject: &subject,
             raw: &raw,
             predicate: Some(probe.predicate),
+            collected_by_praxis: true,
         };
         self.run_ingest(call, classification, draft, started, &ingest)
     }
@@ -2021,9 +2039,11 @@ impl Actuator {
     ) -> Response {
         let parsed = crate::collectors::parse(ingest.collector, ingest.raw, ingest.predicate);
         let now = self.clock.now();
-        let facts: Vec<NewFact> = parsed
+        let mut facts: Vec<NewFact> = parsed
             .facts
             .iter()
+            // Telemetry cannot write praxis's own predicates (its collection sightings).
+            .filter(|fact| !fact.predicate.starts_with(RESERVED_PREDICATE_PREFIX))
             .map(|fact| NewFact {
                 key: FactKey {
                     subject: ingest.subject.to_owned(),
@@ -2036,6 +2056,21 @@ impl Actuator {
                 valid_from: now,
             })
             .collect();
+        if ingest.collected_by_praxis {
+            facts.push(NewFact {
+                key: FactKey {
+                    subject: ingest.subject.to_owned(),
+                    predicate: format!(
+                        "{RESERVED_PREDICATE_PREFIX}collected:{}",
+                        ingest.predicate.unwrap_or(ingest.collector.as_str())
+                    ),
+                    fact_type: FactType::Observed,
+                },
+                // One value: a re-collect adds no version, only a sighting.
+                value: json!(true),
+                valid_from: now,
+            });
+        }
         let provenance = Provenance {
             actor: format!("collector:{}", ingest.collector.as_str()),
             reason: Some(format!(
@@ -2434,7 +2469,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unlisted_tool_needs_an_approval_that_cannot_be_given_yet() {
+    fn an_unlisted_tool_needs_an_approval_no_one_can_give() {
         let (actuator, _directory) = actuator("unlisted");
         // A tool the transport knows but the policy does not list rounds up to T2.
         let response = actuator.execute(request("not_in_policy", Ok(Operation::ServerStatus)));

@@ -271,7 +271,8 @@ pub fn get(
 
 /// Sends `ComputerSystem.Reset` with `reset_type` to the system resource of `target`: the
 /// request `request_preview` shows. The adapter does not judge it; the actuator reaches this
-/// only for an approved action (issue 7), and the lab tests call it directly.
+/// only for an action the gates passed (an approved one, or a T1 power-on in a clean
+/// session), and the lab tests call it directly too.
 pub fn reset(
     target: &RedfishTarget,
     reset_type: &str,

@@ -88,8 +88,12 @@ pub(super) fn bless(
     let baselines = load_baselines(settings)?;
     let store = Store::open(&settings.database, OpenMode::MustExist)?;
     let state = state_of(&store, subject)?;
-    let wanted =
-        |predicate: &str| predicates.is_empty() || predicates.iter().any(|name| name == predicate);
+    // praxis's own sightings and imported findings' namespaces are never desired state.
+    let wanted = |predicate: &str| {
+        !predicate.starts_with("praxis:")
+            && !engine::is_imported(predicate)
+            && (predicates.is_empty() || predicates.iter().any(|name| name == predicate))
+    };
     let observed: Vec<&engine::Held> = state
         .observed
         .iter()
@@ -291,44 +295,28 @@ fn read_bounded(file: &Path) -> Result<String, Failure> {
 fn import_findings(
     settings: &Settings,
     tool: &str,
-    source: &Path,
+    (source, digest): (&Path, crate::digest::Digest),
     prefix: &str,
-    by_subject: &BTreeMap<String, Vec<crate::drift::Finding>>,
+    by_subject: &BTreeMap<String, (Vec<crate::drift::Finding>, bool)>,
 ) -> Result<u8, Failure> {
     let policy = load_policy(settings)?;
     let store = Store::open(&settings.database, OpenMode::MustExist)?;
     let now = SystemClock::default().now();
     let mut all = Changes::default();
-    for (subject, findings) in by_subject {
+    let owned = |predicate: &str| predicate.starts_with(prefix);
+    for (subject, (findings, complete)) in by_subject {
         let state = state_of(&store, subject)?;
-        let changes = engine::reconcile(
-            subject,
-            findings,
-            &state.drift,
-            |predicate| predicate.starts_with(prefix),
-            now,
-        );
-        all.puts.extend(changes.puts);
-        all.closings.extend(changes.closings);
-        all.opened.extend(
-            changes
-                .opened
-                .iter()
-                .map(|predicate| format!("{subject} {predicate}")),
-        );
-        all.closed.extend(
-            changes
-                .closed
-                .iter()
-                .map(|predicate| format!("{subject} {predicate}")),
-        );
-        all.open.extend(changes.open.into_iter().filter(|finding| {
-            finding["predicate"]
-                .as_str()
-                .is_some_and(|predicate| predicate.starts_with(prefix))
-        }));
+        // A subject the source could not see completely opens and updates, and closes nothing.
+        let mut changes = if *complete {
+            engine::reconcile(subject, findings, &state.drift, owned, now)
+        } else {
+            engine::reconcile_partial(subject, findings, &state.drift, owned, now)
+        };
+        changes
+            .open
+            .retain(|finding| finding["predicate"].as_str().is_some_and(owned));
+        all.merge(subject, changes);
     }
-    let digest = crate::digest::Digest::of(read_bounded(source)?.as_bytes());
     let provenance = Provenance {
         actor: operator_name(),
         reason: Some(format!(
@@ -376,21 +364,22 @@ pub(super) fn import_plan(settings: &Settings, file: &Path, subject: &str) -> Re
     let findings = imports::terraform_plan(subject, &plan).map_err(|error| {
         Failure::failed(format!("{}: {error}; nothing was imported", file.display()))
     })?;
-    let by_subject = BTreeMap::from([(subject.to_owned(), findings)]);
+    let by_subject = BTreeMap::from([(subject.to_owned(), (findings, true))]);
+    let digest = crate::digest::Digest::of(text.as_bytes());
     import_findings(
         settings,
         "cli.drift-import-plan",
-        file,
+        (file, digest),
         "terraform:",
         &by_subject,
     )
 }
 
-/// `praxis drift import-ansible FILE [--playbook NAME]`.
+/// `praxis drift import-ansible FILE --playbook PATH`.
 pub(super) fn import_ansible(
     settings: &Settings,
     file: &Path,
-    playbook: Option<&str>,
+    playbook: &str,
 ) -> Result<u8, Failure> {
     let text = read_bounded(file)?;
     let report = crate::adapters::ansible::parse_report(&text).ok_or_else(|| {
@@ -399,32 +388,24 @@ pub(super) fn import_ansible(
             file.display()
         ))
     })?;
-    let name = playbook.map_or_else(
-        || {
-            file.file_stem().map_or_else(
-                || "playbook".to_owned(),
-                |stem| stem.to_string_lossy().into_owned(),
-            )
-        },
-        str::to_owned,
-    );
-    if name.is_empty() || name.contains(':') {
-        return Err(Failure::usage(
-            "--playbook must be a non-empty name without `:`",
-        ));
-    }
-    let by_host = imports::ansible_check(&name, &report).map_err(|error| {
+    let prefix = imports::ansible_prefix(playbook).map_err(Failure::usage)?;
+    let by_host = imports::ansible_check(playbook, &report).map_err(|error| {
         Failure::failed(format!("{}: {error}; nothing was imported", file.display()))
     })?;
-    let by_subject: BTreeMap<String, Vec<crate::drift::Finding>> = by_host
+    let complete = imports::ansible_complete_hosts(&report);
+    let by_subject: BTreeMap<String, (Vec<crate::drift::Finding>, bool)> = by_host
         .into_iter()
-        .map(|(host, findings)| (crate::fleet::import::host_subject(&host), findings))
+        .map(|(host, findings)| {
+            let whole = complete.contains(&host);
+            (crate::fleet::import::host_subject(&host), (findings, whole))
+        })
         .collect();
+    let digest = crate::digest::Digest::of(text.as_bytes());
     import_findings(
         settings,
         "cli.drift-import-ansible",
-        file,
-        &format!("ansible:{name}:"),
+        (file, digest),
+        &prefix,
         &by_subject,
     )
 }

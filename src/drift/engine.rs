@@ -31,6 +31,9 @@ use crate::store::{Store, StoreError};
 /// Predicate prefixes of findings that imports own (a terraform plan, an ansible check).
 pub const IMPORTED_PREFIXES: [&str; 2] = ["terraform:", "ansible:"];
 
+/// The predicates praxis writes when it collects from a host itself.
+pub const COLLECTED_PREFIX: &str = "praxis:collected:";
+
 /// Whether a drift predicate belongs to an import rather than to the comparison.
 pub fn is_imported(predicate: &str) -> bool {
     IMPORTED_PREFIXES
@@ -156,7 +159,9 @@ impl SubjectState {
     pub fn observations(&self) -> Vec<Observed> {
         self.observed
             .iter()
-            .filter(|version| !is_imported(&version.predicate))
+            .filter(|version| {
+                !is_imported(&version.predicate) && !version.predicate.starts_with("praxis:")
+            })
             .map(|version| Observed {
                 subject: self.subject.clone(),
                 predicate: version.predicate.clone(),
@@ -186,9 +191,15 @@ impl SubjectState {
         )
     }
 
-    /// When this subject was last observed: the latest sighting of any observed fact.
+    /// When praxis last collected from this subject: the latest sighting of its
+    /// `praxis:collected:<probe>` facts. Telemetry a caller ingests does not count (it could
+    /// be made up), and cannot write those predicates.
     pub fn last_observed(&self) -> Option<Timestamp> {
-        self.observed.iter().map(|version| version.seen).max()
+        self.observed
+            .iter()
+            .filter(|version| version.predicate.starts_with(COLLECTED_PREFIX))
+            .map(|version| version.seen)
+            .max()
     }
 
     /// This state as it will be once `puts` are written and `closings` ended (for an ingest,
@@ -309,6 +320,29 @@ pub fn reconcile(
     owned: impl Fn(&str) -> bool,
     now: Timestamp,
 ) -> Changes {
+    reconcile_with(subject, findings, open, owned, true, now)
+}
+
+/// Like `reconcile`, for a source that could not see everything it owns (an ansible check
+/// that failed or could not reach the host): it opens and updates findings, and closes none.
+pub fn reconcile_partial(
+    subject: &str,
+    findings: &[Finding],
+    open: &[Held],
+    owned: impl Fn(&str) -> bool,
+    now: Timestamp,
+) -> Changes {
+    reconcile_with(subject, findings, open, owned, false, now)
+}
+
+fn reconcile_with(
+    subject: &str,
+    findings: &[Finding],
+    open: &[Held],
+    owned: impl Fn(&str) -> bool,
+    close_missing: bool,
+    now: Timestamp,
+) -> Changes {
     let mut changes = Changes::default();
     let current: BTreeMap<&str, &Held> = open
         .iter()
@@ -327,7 +361,7 @@ pub fn reconcile(
             |version| version.value["since"].clone(),
         );
         let value = finding_value(finding, &since);
-        if existing.is_none_or(|version| version.value != value) {
+        if existing.is_none_or(|version| !super::same_value(&version.value, &value)) {
             if existing.is_none() {
                 changes.opened.push(finding.predicate.clone());
             }
@@ -351,7 +385,7 @@ pub fn reconcile(
         if found.contains(predicate) {
             continue;
         }
-        if owned(predicate) {
+        if owned(predicate) && close_missing {
             changes.closed.push(predicate.to_owned());
             changes.closings.push(FactKey {
                 subject: subject.to_owned(),
@@ -619,6 +653,22 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_check_opens_but_never_closes() {
+        let open = vec![version(
+            "host:a",
+            "ansible:site.yml:motd",
+            FactType::Drift,
+            json!({"kind": "changed", "severity": "medium", "since": "1"}),
+        )];
+        let owned = |predicate: &str| predicate.starts_with("ansible:site.yml:");
+        let partial = reconcile_partial("host:a", &[], &open, owned, at(5));
+        assert!(partial.closed.is_empty() && partial.closings.is_empty());
+        assert_eq!(partial.open.len(), 1, "still listed");
+        let whole = reconcile("host:a", &[], &open, owned, at(5));
+        assert_eq!(whole.closed, ["ansible:site.yml:motd"]);
+    }
+
+    #[test]
     fn one_source_never_closes_another_sources_findings() {
         let open = vec![
             version(
@@ -732,6 +782,27 @@ mod tests {
             &[],
         );
         assert_eq!(moved.report(&[]).findings[0].kind, Kind::Changed);
-        assert_eq!(moved.last_observed(), Some(at(9)));
+        assert_eq!(
+            moved.last_observed(),
+            None,
+            "a caller's telemetry is not a collection"
+        );
+        let collected = state.with_changes(
+            &[NewFact {
+                key: FactKey {
+                    subject: "host:a".into(),
+                    predicate: format!("{COLLECTED_PREFIX}listening_ports"),
+                    fact_type: FactType::Observed,
+                },
+                value: json!(true),
+                valid_from: at(11),
+            }],
+            &[],
+        );
+        assert_eq!(collected.last_observed(), Some(at(11)));
+        assert!(
+            collected.report(&[]).findings.is_empty(),
+            "the sighting is not judged as drift"
+        );
     }
 }

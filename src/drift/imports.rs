@@ -23,6 +23,64 @@ pub const MAX_VALUE_BYTES: usize = 8 * 1024;
 /// The most findings one import produces.
 pub const MAX_FINDINGS: usize = 10_000;
 
+/// `value` with every part `sensitive` (terraform's `before_sensitive`/`after_sensitive`
+/// shape: `true` where the value is sensitive) replaced by a mark.
+fn masked(value: &Value, sensitive: &Value) -> Value {
+    match (value, sensitive) {
+        (_, Value::Bool(true)) => json!("[sensitive]"),
+        (Value::Object(fields), Value::Object(marks)) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, field)| {
+                    let mark = marks.get(key).unwrap_or(&Value::Null);
+                    (key.clone(), masked(field, mark))
+                })
+                .collect(),
+        ),
+        (Value::Array(items), Value::Array(marks)) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| masked(item, marks.get(index).unwrap_or(&Value::Null)))
+                .collect(),
+        ),
+        _ => value.clone(),
+    }
+}
+
+/// The key prefix of an ansible check's findings for `playbook` (its path under the playbook
+/// root, as `run_action` names it): `ansible:<playbook>:`. A leading `./` is dropped so one
+/// playbook has one prefix; a `:` in the name is refused, so no playbook's prefix is a prefix
+/// of another's.
+pub fn ansible_prefix(playbook: &str) -> Result<String, String> {
+    let name = playbook.trim().trim_start_matches("./");
+    if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
+        return Err(format!(
+            "playbook name {:?} cannot key findings (empty, or has `:` or control characters)",
+            audit::cut(playbook, 80)
+        ));
+    }
+    Ok(format!("ansible:{name}:"))
+}
+
+/// The hosts an ansible report covers completely: in its totals with no failure and not
+/// unreachable. A check of any other host saw only part of what it owns.
+pub fn ansible_complete_hosts(report: &Value) -> std::collections::BTreeSet<String> {
+    report["hosts"]
+        .as_object()
+        .map(|hosts| {
+            hosts
+                .iter()
+                .filter(|(_, totals)| {
+                    totals["failures"].as_u64().unwrap_or(1) == 0
+                        && totals["unreachable"].as_u64().unwrap_or(1) == 0
+                })
+                .map(|(host, _)| host.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A value as a finding keeps it: redacted, and bounded.
 fn kept(value: &Value) -> Value {
     let redacted = audit::redact::redact_value(value);
@@ -65,8 +123,15 @@ pub fn terraform_plan(subject: &str, plan: &Value) -> Result<Vec<Finding>, Strin
                 .iter()
                 .map(|action| action.as_str().unwrap_or("?"))
                 .collect();
-            let before = &entry["change"]["before"];
-            let after = &entry["change"]["after"];
+            // Terraform marks sensitive attributes; they never become findings in the clear.
+            let before = &masked(
+                &entry["change"]["before"],
+                &entry["change"]["before_sensitive"],
+            );
+            let after = &masked(
+                &entry["change"]["after"],
+                &entry["change"]["after_sensitive"],
+            );
             let (kind, severity) = if drifted {
                 (Kind::Changed, Severity::High)
             } else {
@@ -94,7 +159,7 @@ pub fn terraform_plan(subject: &str, plan: &Value) -> Result<Vec<Finding>, Strin
                     .then(|| kept(if drifted { before } else { after })),
                 observed: (kind != Kind::Missing)
                     .then(|| kept(if drifted { after } else { before })),
-                source: Some(format!("terraform:{}", actions.join("+"))),
+                source: Some(format!("terraform:{}", audit::cut(&actions.join("+"), 64))),
             });
             if findings.len() > MAX_FINDINGS {
                 return Err(format!(
@@ -117,6 +182,7 @@ pub fn ansible_check(
     if report["praxis_ansible"] != json!(1) {
         return Err("not a praxis ansible report (the praxis_json callback's line with \"praxis_ansible\": 1)".into());
     }
+    let prefix = ansible_prefix(playbook)?;
     let tasks = report["tasks"]
         .as_array()
         .ok_or("the report has no `tasks` list")?;
@@ -137,9 +203,9 @@ pub fn ansible_check(
         let count = seen.entry((host.to_owned(), name.clone())).or_default();
         *count += 1;
         let predicate = if *count == 1 {
-            format!("ansible:{playbook}:{name}")
+            format!("{prefix}{name}")
         } else {
-            format!("ansible:{playbook}:{name}#{count}")
+            format!("{prefix}{name}#{count}")
         };
         let status = task["status"].as_str().unwrap_or("");
         let (kind, severity, desired, observed) = match status {
@@ -168,7 +234,7 @@ pub fn ansible_check(
             severity,
             desired,
             observed,
-            source: Some(format!("ansible:{playbook}")),
+            source: Some(prefix.trim_end_matches(':').to_owned()),
         });
         if findings.len() > MAX_FINDINGS {
             return Err(format!(
@@ -246,7 +312,7 @@ mod tests {
     fn an_ansible_check_report_becomes_per_host_findings() {
         let report = json!({
             "praxis_ansible": 1,
-            "hosts": {"web-1": {"changed": 1}, "web-2": {"changed": 0}, "db-1": {"unreachable": 1}},
+            "hosts": {"web-1": {"changed": 1, "failures": 0, "unreachable": 0}, "web-2": {"changed": 0, "failures": 0, "unreachable": 0}, "db-1": {"unreachable": 1, "failures": 0}},
             "tasks": [
                 {"host": "web-1", "task": "motd", "status": "ok", "changed": true, "diff": [{"before": "old\n", "after": "new\n"}]},
                 {"host": "web-1", "task": "motd", "status": "ok", "changed": true},
@@ -265,5 +331,14 @@ mod tests {
         );
         assert_eq!(findings["db-1"][0].kind, Kind::Unverified);
         assert!(ansible_check("x", &json!({"tasks": []})).is_err());
+        assert_eq!(ansible_prefix("./site.yml").unwrap(), "ansible:site.yml:");
+        assert!(ansible_prefix("a:b.yml").is_err());
+        assert_eq!(
+            ansible_complete_hosts(&report)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["web-1", "web-2"],
+            "db-1 was unreachable"
+        );
     }
 }

@@ -214,19 +214,30 @@ pub fn compare(
     report
 }
 
+/// Whether two values are the same once stored: the store keeps numbers that JSON cannot
+/// carry exactly (floats, integers beyond 2^53) as text, so `1.5` read back is `"1.5"`.
+pub fn same_value(left: &Value, right: &Value) -> bool {
+    left == right
+        || crate::audit::canonical::to_canonical_string(left)
+            == crate::audit::canonical::to_canonical_string(right)
+}
+
 /// Whether `observed` satisfies `desired` under `compare`.
 fn satisfies(compare: &Compare, desired: &Value, observed: &Value) -> bool {
     match compare {
-        Compare::Equal => desired == observed,
+        Compare::Equal => same_value(desired, observed),
         Compare::Absent => false,
         Compare::SameSet => match (desired.as_array(), observed.as_array()) {
             (Some(want), Some(got)) => {
                 let text = |items: &Vec<Value>| {
-                    items.iter().map(Value::to_string).collect::<BTreeSet<_>>()
+                    items
+                        .iter()
+                        .map(crate::audit::canonical::to_canonical_string)
+                        .collect::<BTreeSet<_>>()
                 };
                 text(want) == text(got)
             }
-            _ => desired == observed,
+            _ => same_value(desired, observed),
         },
         Compare::AtLeastVersion => {
             let version = |value: &Value| {
@@ -432,6 +443,21 @@ mod tests {
         ] {
             assert_eq!(compare_versions(left, right), expected, "{left} vs {right}");
         }
+    }
+
+    #[test]
+    fn a_number_read_back_from_the_store_still_matches() {
+        // The store keeps 1.5 as "1.5" (canonical JSON carries only safe integers as numbers).
+        let want = vec![desired(
+            "host:a",
+            "load",
+            json!({"max": 1.5}),
+            Compare::Equal,
+        )];
+        let got = vec![observed("host:a", "load", json!({"max": "1.5"}))];
+        assert!(compare(&want, &got, |_| None).findings.is_empty());
+        let other = vec![observed("host:a", "load", json!({"max": "2.5"}))];
+        assert_eq!(compare(&want, &other, |_| None).findings.len(), 1);
     }
 
     #[test]
