@@ -188,7 +188,12 @@ impl Actuator {
             },
             now,
         };
-        let (opened, closed) = (all.opened, all.closed);
+        // Counts cover everything; the lists are bounded like the findings.
+        let counts = json!({"opened": all.opened.len(), "closed": all.closed.len(), "subjects": subjects.len()});
+        let (mut opened, mut closed, mut subjects) = (all.opened, all.closed, subjects);
+        opened.truncate(MAX_LISTED_FINDINGS);
+        closed.truncate(MAX_LISTED_FINDINGS);
+        subjects.truncate(MAX_LISTED_FINDINGS);
         let listed = all.open;
         self.record_facts(
             call,
@@ -198,10 +203,13 @@ impl Actuator {
             &write,
             |_, _, recorded_at| {
                 json!({
-                    "scanned": subjects.len(),
+                    "scanned": counts["subjects"],
+                    "counts": counts,
                     "open_count": total,
                     "listed": listed.len(),
-                    "truncated": total > listed.len(),
+                    "truncated": total > listed.len()
+                        || counts["opened"].as_u64() > Some(MAX_LISTED_FINDINGS as u64)
+                        || counts["closed"].as_u64() > Some(MAX_LISTED_FINDINGS as u64),
                     "opened": opened,
                     "closed": closed,
                     "findings": listed,
