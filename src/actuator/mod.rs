@@ -1520,7 +1520,23 @@ impl Actuator {
         let plan_text = serde_json::to_string(&planned.plan).unwrap_or_default();
         // The plan's differences become the host's terraform findings.
         let subject = crate::fleet::import::host_subject(&request.host);
+        // The workspace goes into each finding's source, so a proposal can name it.
+        let workspace_name = request
+            .action
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
         let findings = crate::drift::imports::terraform_plan(&subject, &planned.plan)
+            .map(|mut findings| {
+                for finding in &mut findings {
+                    if let Some(source) = &mut finding.source {
+                        source.push_str(" in ");
+                        source.push_str(&audit::cut(&workspace_name, 200));
+                    }
+                }
+                findings
+            })
             .and_then(|findings| {
                 self.record_imported(request_id, &subject, "terraform:", &findings, true)
             })

@@ -521,12 +521,22 @@ pub fn proposals(host: &str, open: &[Value], expectations: &[Expectation]) -> Ve
                 ),
             )
         } else if source.starts_with("terraform:") {
-            (
-                Some(("terraform".to_owned(), "apply".to_owned())),
-                format!(
-                    "apply the terraform configuration of {host}: its plan found these differences"
+            // The adapter's findings name their workspace (`terraform:create in demo`); an
+            // imported plan's do not, and the operator completes the proposal.
+            match source.rsplit_once(" in ") {
+                Some((_, workspace)) if !workspace.is_empty() => (
+                    Some(("terraform".to_owned(), format!("apply {workspace}"))),
+                    format!(
+                        "apply the terraform workspace {workspace} for {host}: its plan found these differences"
+                    ),
                 ),
-            )
+                _ => (
+                    None,
+                    format!(
+                        "apply the terraform configuration this plan of {host} came from (`run_action` terraform `apply WORKSPACE`)"
+                    ),
+                ),
+            }
         } else if finding["kind"] == json!("unexpected") || source == "bless" {
             (
                 None,

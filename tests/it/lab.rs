@@ -1336,7 +1336,19 @@ fn terraform_plans_a_confined_workspace_keeps_its_json_and_applies_only_the_appr
         "{scanned}"
     );
     assert_eq!(finding["kind"], "missing");
-    assert_eq!(finding["source"], "terraform:create");
+    assert_eq!(finding["source"], "terraform:create in demo");
+    // The convergence proposal is the workspace's apply, classified like any action.
+    let plan = directory.run(&["drift", "plan", "host:cloud-1", "--json"]);
+    let proposal: Value = serde_json::from_slice(
+        String::from_utf8_lossy(&plan.stdout)
+            .lines()
+            .next()
+            .unwrap_or("null")
+            .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(proposal["action"]["action"], "apply demo", "{proposal}");
+    assert_eq!(proposal["classification"]["tier"], "T2", "{proposal}");
     // The same plan JSON imported by an operator: the same finding, still open, nothing new.
     let imported = directory.run(&[
         "drift",
