@@ -358,7 +358,7 @@ impl Actuator {
             .open
             .iter()
             .filter(|finding| finding["severity"] == json!("critical"))
-            .filter(|finding| !addresses(request, finding))
+            .filter(|finding| !addresses(request, finding, &self.baselines))
             .collect();
         if !unrelated.is_empty() {
             match rules.critical_drift_open {
@@ -386,10 +386,31 @@ impl Actuator {
     }
 }
 
-/// Whether an action addresses a finding: an ansible run of the playbook whose check found it,
-/// or a terraform/OpenTofu run on the host of a plan finding. Anything else is unrelated.
-fn addresses(request: &ActionRequest, finding: &Value) -> bool {
+/// Whether an action addresses a finding: the remediation a baseline declares for it, an
+/// ansible run of the playbook whose check found it, or a terraform/OpenTofu run on the host
+/// of a plan finding. Anything else is unrelated.
+fn addresses(
+    request: &ActionRequest,
+    finding: &Value,
+    baselines: &[crate::drift::baseline::Expectation],
+) -> bool {
     let predicate = finding["predicate"].as_str().unwrap_or_default();
+    if let Some(rest) = finding["source"]
+        .as_str()
+        .and_then(|source| source.strip_prefix("baseline:"))
+    {
+        let (file, id) = rest.split_once('#').unwrap_or((rest, ""));
+        return baselines.iter().any(|expectation| {
+            expectation.file == file
+                && expectation.id == id
+                && expectation
+                    .remediation
+                    .as_ref()
+                    .is_some_and(|(adapter, action)| {
+                        *adapter == request.adapter && action.trim() == request.action.trim()
+                    })
+        });
+    }
     match request.adapter.as_str() {
         "ansible" => crate::drift::imports::ansible_prefix(&request.action)
             .is_ok_and(|prefix| predicate.starts_with(&prefix)),

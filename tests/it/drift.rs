@@ -306,7 +306,7 @@ fn critical_drift_the_action_does_not_address_refuses_it_when_the_policy_says_so
     directory.import_inventory(FLEET);
     std::fs::write(
         directory.root.join("policy/baselines/files.toml"),
-        "schema = 1\n[[expect]]\nid = \"passwd\"\nhosts = [\"db-1\"]\npredicate = \"file:/etc/passwd\"\nequals = \"abc\"\n",
+        "schema = 1\n[[expect]]\nid = \"passwd\"\nhosts = [\"db-1\"]\npredicate = \"file:/etc/passwd\"\nequals = \"abc\"\nremediation = { adapter = \"ssh\", action = \"sudo -n /usr/local/bin/restore-passwd\" }\n",
     )
     .unwrap();
     let mut session = Session::initialised(&directory);
@@ -319,6 +319,17 @@ fn critical_drift_the_action_does_not_address_refuses_it_when_the_policy_says_so
         .as_str()
         .unwrap();
     assert!(message.contains("file:/etc/passwd"), "{message}");
+    // The baseline's own remediation addresses the finding: it passes the drift gate and stops
+    // at the next one (no ssh credential is configured here).
+    let remedy = session.call(
+        "run_action",
+        json!({"adapter": "ssh", "host": "db-1", "action": "sudo -n /usr/local/bin/restore-passwd", "dry_run": false}),
+    );
+    assert_ne!(
+        refusal_code(&remedy),
+        Some("critical-drift-open"),
+        "{remedy}"
+    );
     // web-1's drift is not critical: the same action there passes the drift gate and stops at
     // the next one (no ssh credential is configured here).
     let other = session.call(
