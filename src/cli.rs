@@ -1094,7 +1094,7 @@ fn adapter_checks(settings: &Settings) -> Vec<(&'static str, bool, String)> {
         "other adapters",
         true,
         format!(
-            "runbooks from {} (T0 only where the policy says so); ansible runs dry runs (--check --diff) only; terraform plans only; redfish runs reads only",
+            "runbooks from {}; state changes through every adapter run only as the gates allow (an operator's approval from T2, or T1 after untrusted content)",
             settings
                 .runbook_root
                 .as_ref()
