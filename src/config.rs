@@ -643,6 +643,15 @@ impl Settings {
     }
 
     /// Loads the policy in force: the operator's `policy_dir` if set, else the embedded default.
+    /// The public key approvals are verified with: `approver_public_key` when pinned, else
+    /// the one `praxis init` wrote to `<state_dir>/approver.pub` (`None`: no key yet).
+    pub fn approver_key(&self) -> Result<Option<crate::approval::key::PublicKey>, String> {
+        match &self.approver_public_key {
+            Some(pinned) => Ok(Some(pinned.clone())),
+            None => crate::approval::key::read_public_key(&self.state_dir),
+        }
+    }
+
     /// The expectations of `<policy_dir>/baselines/*.toml` (none without a policy directory or
     /// a baselines directory); every problem of every file, or all of them.
     pub fn load_baselines(&self) -> Result<Vec<crate::drift::baseline::Expectation>, Vec<String>> {

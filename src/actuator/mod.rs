@@ -213,11 +213,7 @@ impl Actuator {
         clock: Arc<dyn Clock>,
     ) -> Actuator {
         let session_id = crate::entropy::random_id(clock.now());
-        let approver_key = settings.approver_public_key.clone().or_else(|| {
-            crate::approval::key::read_public_key(&settings.state_dir)
-                .ok()
-                .flatten()
-        });
+        let approver_key = settings.approver_key().ok().flatten();
         Actuator {
             approver_key,
             kill_switch: KillSwitch::new(settings.kill_switch_path.clone()),
@@ -1207,13 +1203,14 @@ impl Actuator {
                 ..request.clone()
             };
             self.needs_human(tier)
-                || self
-                    .check_drift(
-                        &mut self.draft("run_action", AuditDecision::Denied),
-                        &real,
-                        tier,
-                    )
-                    .unwrap_or(false)
+                || self.policy.drift_rules().may_ask_for_approval()
+                    && self
+                        .check_drift(
+                            &mut self.draft("run_action", AuditDecision::Denied),
+                            &real,
+                            tier,
+                        )
+                        .unwrap_or(false)
         });
         value["approval_required"] = json!(needs_human);
         value["approval"] = match tier {

@@ -28,10 +28,8 @@ fn terminal_only(what: &str) -> Result<(), Failure> {
 
 /// The configured approver public key.
 fn public_key(settings: &Settings) -> Result<PublicKey, Failure> {
-    if let Some(configured) = &settings.approver_public_key {
-        return Ok(configured.clone());
-    }
-    key::read_public_key(&settings.state_dir)
+    settings
+        .approver_key()
         .map_err(Failure::failed)?
         .ok_or_else(|| {
             Failure::failed("no approver key: run `praxis init` in a terminal to create one")
@@ -378,24 +376,36 @@ pub(super) fn approve(settings: &Settings, id: Option<&str>) -> Result<u8, Failu
         "binding_sha256": row.binding_sha256, "key": public.fingerprint(), "expires_at": row.expires_at.to_string()}),
         now,
     );
-    let sealed = store
-        .decide_approval(&decided, |seq, previous| {
-            audit::chain::seal(&draft, seq, previous)
-        })?
-        .ok_or_else(|| {
-            Failure::failed(format!(
-                "approval {} was decided meanwhile; nothing changed",
-                row.id
-            ))
-        })?;
+    let seq = decide(
+        &store,
+        &decided,
+        &draft,
+        format!("approval {} was decided meanwhile; nothing changed", row.id),
+    )?;
     writeln!(
         io::stdout().lock(),
         "approved {}: it can run once, until {}; audit seq {}",
         row.id,
         row.expires_at,
-        sealed.seq
+        seq
     )?;
     Ok(0)
+}
+
+/// Writes the operator's decision with its record; `conflict` if the approval was no longer
+/// pending. Returns the record's sequence number.
+fn decide(
+    store: &Store,
+    decided: &Approval,
+    draft: &RecordDraft,
+    conflict: String,
+) -> Result<u64, Failure> {
+    let sealed = store
+        .decide_approval(decided, |seq, previous| {
+            audit::chain::seal(draft, seq, previous)
+        })?
+        .ok_or_else(|| Failure::failed(conflict))?;
+    Ok(sealed.seq)
 }
 
 /// `praxis deny ID --reason R`.
@@ -425,17 +435,16 @@ pub(super) fn deny(settings: &Settings, id: &str, reason: &str) -> Result<u8, Fa
         &json!({"operator": operator_name(), "decision": "denied", "reason": reason}),
         now,
     );
-    let sealed = store
-        .decide_approval(&decided, |seq, previous| {
-            audit::chain::seal(&draft, seq, previous)
-        })?
-        .ok_or_else(|| {
-            Failure::failed(format!(
-                "approval {id} is {}, not pending; nothing changed",
-                row.state.as_str()
-            ))
-        })?;
-    writeln!(io::stdout().lock(), "denied {id}; audit seq {}", sealed.seq)?;
+    let seq = decide(
+        &store,
+        &decided,
+        &draft,
+        format!(
+            "approval {id} is {}, not pending; nothing changed",
+            row.state.as_str()
+        ),
+    )?;
+    writeln!(io::stdout().lock(), "denied {id}; audit seq {seq}")?;
     Ok(0)
 }
 

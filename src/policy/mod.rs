@@ -252,6 +252,15 @@ pub struct DriftRules {
     pub critical_drift_open: DriftEnforcement,
 }
 
+impl DriftRules {
+    /// Whether any rule can make an action need an approval (otherwise a preview need not
+    /// evaluate drift to know).
+    pub fn may_ask_for_approval(&self) -> bool {
+        (self.stale_after_seconds.is_some() && self.stale_observation == DriftEnforcement::Approval)
+            || self.critical_drift_open == DriftEnforcement::Approval
+    }
+}
+
 impl Default for DriftRules {
     fn default() -> DriftRules {
         DriftRules {

@@ -54,6 +54,14 @@ fn session(directory: &StateDir, mode: &str) -> Session {
     session
 }
 
+/// The approval id a preview asked for.
+fn approval_id(preview: &Value) -> String {
+    preview["structuredContent"]["approval_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no approval_id: {preview}"))
+        .to_owned()
+}
+
 fn approve(directory: &StateDir, id: &str, passphrase: &str) -> Typed {
     operator_types(
         directory,
@@ -200,10 +208,7 @@ fn forged_edited_or_denied_approvals_let_nothing_run() {
     let mut session = session(&directory, "guarded");
     let ask = |session: &mut Session, host: &str| -> String {
         let preview = session.call("run_action", restart(host, true, None));
-        preview["structuredContent"]["approval_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        approval_id(&preview)
     };
     let forged = ask(&mut session, "web-1");
     let edited = ask(&mut session, "web-2");
@@ -329,10 +334,7 @@ fn two_processes_racing_for_one_approval_run_it_once() {
     let directory = with_key("approve-race");
     let mut first = session(&directory, "guarded");
     let preview = first.call("run_action", restart("web-1", true, None));
-    let id = preview["structuredContent"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = approval_id(&preview);
     assert_eq!(approve(&directory, &id, PASSPHRASE).code, Some(0));
     let second = session(&directory, "guarded");
     let results: Vec<Value> = std::thread::scope(|scope| {
@@ -380,10 +382,7 @@ fn an_expired_approval_is_refused() {
         json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
     );
     let preview = session.call("run_action", restart("web-1", true, None));
-    let id = preview["structuredContent"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = approval_id(&preview);
     assert_eq!(approve(&directory, &id, PASSPHRASE).code, Some(0));
     let expires: String = preview["structuredContent"]["approval_expires_at"]
         .as_str()
@@ -409,10 +408,7 @@ fn a_changed_policy_voids_a_pending_approval() {
     let directory = with_key("approve-policy");
     let mut session = session(&directory, "guarded");
     let preview = session.call("run_action", restart("web-1", true, None));
-    let id = preview["structuredContent"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = approval_id(&preview);
     assert_eq!(session.finish().0, 0);
     // The operator's policy changes before anyone approves.
     crate::support::policy_dir_with(
@@ -497,10 +493,7 @@ fn the_operator_is_notified_of_a_pending_approval_and_can_watch_for_them() {
         .spawn()
         .unwrap();
     let preview = session.call("run_action", restart("web-1", true, None));
-    let id = preview["structuredContent"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = approval_id(&preview);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !std::fs::read_to_string(&notes).is_ok_and(|text| text.contains(&id))
         && std::time::Instant::now() < deadline
@@ -531,10 +524,7 @@ fn an_approval_survives_a_server_restart() {
     let directory = with_key("approve-restart");
     let mut before = session(&directory, "guarded");
     let preview = before.call("run_action", restart("web-1", true, None));
-    let id = preview["structuredContent"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = approval_id(&preview);
     assert_eq!(before.finish().0, 0);
     assert_eq!(approve(&directory, &id, PASSPHRASE).code, Some(0));
     let mut after = session(&directory, "guarded");
@@ -553,10 +543,7 @@ fn a_run_can_wait_for_the_operator_and_reports_progress_while_it_waits() {
     let directory = with_key("approve-wait");
     let mut session = session(&directory, "guarded");
     let preview = session.call("run_action", restart("web-1", true, None));
-    let id = preview["structuredContent"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = approval_id(&preview);
     let mut arguments = restart("web-1", false, Some(&id));
     arguments["wait_for_approval_s"] = json!(60);
     session.send_line(
